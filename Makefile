@@ -1,0 +1,61 @@
+# Attention, step by step: the commands in the README. Each target sets up .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Notebooks run without progress bars outside JupyterLab, so stored outputs are reproducible.
+export COURSE_PROGRESS := 0
+export PYTHONHASHSEED := 0
+
+.PHONY: help setup book test unit nbval sync lab chapters solutions bench clean
+
+help:
+	@echo "make book       build the Jupyter Book into _build/html (the main job)"
+	@echo "make test       every test: utils, nbval on solutions/ and chapters/, sync, book -W"
+	@echo "make lab        JupyterLab on chapters/"
+	@echo "make chapters   regenerate chapters/ from solutions/ (executed)"
+	@echo "make solutions  re-execute solutions/ in place"
+	@echo "make bench      run time and peak memory of every chapter, plus speed tables"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --all
+	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
+
+# One pytest run: unit tests, sync and metadata checks, the -W book build, and nbval over both
+# notebook folders. Exit code 5 (nothing collected) fails like any other non-zero code.
+test: $(STAMP)
+	$(PY) -m pytest tests solutions chapters --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
+
+unit: $(STAMP)
+	$(PY) -m pytest tests
+
+nbval: $(STAMP)
+	$(PY) -m pytest solutions chapters --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600 -p no:cacheprovider
+
+sync: $(STAMP)
+	$(PY) tools/notebooks.py check
+
+lab: $(STAMP)
+	COURSE_PROGRESS=1 $(VENV)/bin/jupyter lab chapters/
+
+chapters: $(STAMP)
+	$(PY) tools/notebooks.py chapters
+
+solutions: $(STAMP)
+	$(PY) tools/notebooks.py execute solutions/[0-9][0-9]_*.ipynb
+
+bench: $(STAMP)
+	$(PY) tools/bench.py
+
+clean:
+	rm -rf _build .pytest_cache

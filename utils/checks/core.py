@@ -1,0 +1,267 @@
+"""The machinery behind every exercise checker: run learner code safely, compare, explain.
+
+A checker calls the learner's function on a few :class:`Case` inputs, compares each result
+with a reference, and prints one short verdict:
+
+* ``✅ masked_softmax: passed (5 cases)``
+* ``⏳ masked_softmax: not implemented yet — replace `raise NotImplementedError()` …``
+* ``❌ masked_softmax: returned shape (2, 3) but expected (2, 4) on "a batch of two rows"``
+
+It never raises on bad learner code (exceptions, NaN, wrong types, endless loops, inputs changed
+in place): the notebook goes on. It returns a :class:`CheckResult`, truthy when passed, so an
+autograder cell can ``assert check_x(fn, verbose=False)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Case", "CheckResult", "run_check", "NOT_IMPLEMENTED", "compare_outputs"]
+
+NOT_IMPLEMENTED = "not implemented yet — replace `raise NotImplementedError()` with your code"
+
+
+@dataclass
+class Case:
+    """One input to try.
+
+    Args:
+        description: how the verdict names this input ("a fully masked row").
+        args: positional arguments for the learner's function.
+        kwargs: keyword arguments.
+        expected: the right answer; None means "ask the checker's reference function".
+    """
+
+    description: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    expected: Any = None
+
+
+@dataclass
+class CheckResult:
+    """The verdict of a checker: ``passed`` and the one-line ``message`` that was printed."""
+
+    name: str
+    passed: bool
+    message: str
+    status: str = "passed"  # passed | not-implemented | failed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return self.message
+
+    def _ipython_display_(self) -> None:
+        # The verdict was printed already; showing the object again would only repeat it.
+        pass
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Stop code that runs too long (only possible in the main thread, where notebooks run)."""
+    usable = (
+        seconds
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Timeout()
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _short(x: Any, limit: int = 80) -> str:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        text = str(x.tolist()) if x.numel() <= 8 else f"tensor of shape {tuple(x.shape)}"
+    elif isinstance(x, np.ndarray):
+        text = str(x.tolist()) if x.size <= 8 else f"array of shape {x.shape}"
+    else:
+        text = repr(x)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _as_tensor(x: Any) -> torch.Tensor | None:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if isinstance(x, np.ndarray) or isinstance(x, (int, float)) and not isinstance(x, bool):
+        return torch.as_tensor(np.asarray(x))
+    return None
+
+
+def compare_outputs(
+    got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4, what: str = "output"
+) -> str | None:
+    """Return None if ``got`` matches ``expected``, else a short description of the difference.
+
+    Tensors and arrays are compared by shape, then NaN, then values within ``atol``/``rtol``;
+    tuples and lists element by element; anything else with ``==``.
+    """
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            n = len(got) if isinstance(got, (tuple, list)) else 1
+            return f"returned {n} value(s) ({type(got).__name__}) but expected {len(expected)}"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            problem = compare_outputs(g, e, atol, rtol, f"{what} #{i + 1}")
+            if problem:
+                return problem
+        return None
+    e = _as_tensor(expected)
+    if e is None:
+        return None if got == expected else f"{what} is {_short(got)} but expected {_short(expected)}"
+    g = _as_tensor(got)
+    if g is None:
+        return f"{what} is a {type(got).__name__} but expected a tensor of shape {tuple(e.shape)}"
+    if tuple(g.shape) != tuple(e.shape):
+        return f"{what} has shape {tuple(g.shape)} but expected {tuple(e.shape)}"
+    if g.is_complex() or e.is_complex() or g.dtype == torch.bool or e.dtype == torch.bool:
+        return None if torch.equal(g, e) else f"{what} values differ from the expected ones"
+    g64, e64 = g.double(), e.double()
+    nan_got, nan_exp = torch.isnan(g64), torch.isnan(e64)
+    if (nan_got & ~nan_exp).any():
+        idx = tuple(torch.nonzero(nan_got & ~nan_exp)[0].tolist())
+        return f"{what} contains NaN (first at index {idx})"
+    if not torch.equal(nan_got, nan_exp):
+        return f"{what} has numbers where NaN was expected"
+    g64, e64 = torch.nan_to_num(g64, nan=0.0), torch.nan_to_num(e64, nan=0.0)
+    close = torch.isclose(g64, e64, rtol=rtol, atol=atol)
+    if not close.all():
+        diff = torch.where(close, torch.zeros_like(g64), (g64 - e64).abs())
+        flat = int(torch.argmax(diff))
+        idx = tuple(int(i) for i in np.unravel_index(flat, tuple(g64.shape))) if g64.dim() else ()
+        return (
+            f"{what} differs at index {idx}: got {g64[idx].item():.6g}, "
+            f"expected {e64[idx].item():.6g}"
+        )
+    return None
+
+
+def _clone(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.detach().clone()
+    return copy.deepcopy(x)
+
+
+def _changed(before: Any, after: Any) -> bool:
+    if isinstance(before, torch.Tensor):
+        return not (
+            isinstance(after, torch.Tensor)
+            and before.shape == after.shape
+            and torch.equal(torch.nan_to_num(before.detach()), torch.nan_to_num(after.detach()))
+        )
+    if isinstance(before, np.ndarray):
+        return not np.array_equal(before, after, equal_nan=True)
+    if isinstance(before, (tuple, list)):
+        return len(before) != len(after) or any(_changed(b, a) for b, a in zip(before, after))
+    try:
+        return bool(before != after)
+    except Exception:  # objects without a usable ==: assume unchanged
+        return False
+
+
+def run_check(
+    name: str,
+    candidate: Callable,
+    cases: Sequence[Case],
+    reference: Callable | None = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    timeout: float = 10.0,
+    verbose: bool = True,
+    extra: Callable[[Callable], str | None] | None = None,
+) -> CheckResult:
+    """Try ``candidate`` on every case and report the first problem found.
+
+    Args:
+        name: the exercise's name, shown in the verdict.
+        candidate: the learner's function.
+        cases: the inputs to try, in order from simplest to trickiest.
+        reference: computes the expected output for cases whose ``expected`` is None.
+        atol, rtol: tolerances for comparing numbers.
+        timeout: seconds allowed per case (an endless loop is reported, not waited for).
+        verbose: print the verdict.
+        extra: an optional further test, called with ``candidate`` after all cases pass; it
+            returns a problem description or None.
+
+    Returns:
+        A :class:`CheckResult`.
+    """
+
+    def finish(passed: bool, text: str, status: str) -> CheckResult:
+        mark = {"passed": "✅", "not-implemented": "⏳", "failed": "❌"}[status]
+        result = CheckResult(name, passed, f"{mark} {name}: {text}", status)
+        if verbose:
+            print(result.message)
+        return result
+
+    if not callable(candidate):
+        return finish(False, f"expected a function, got {type(candidate).__name__}", "failed")
+
+    for case in cases:
+        where = f'on "{case.description}"'
+        args = tuple(_clone(a) for a in case.args)
+        kwargs = {k: _clone(v) for k, v in case.kwargs.items()}
+        try:
+            with _time_limit(timeout), torch.no_grad():
+                got = candidate(*args, **kwargs)
+        except NotImplementedError:
+            return finish(False, NOT_IMPLEMENTED, "not-implemented")
+        except _Timeout:
+            return finish(False, f"still running after {timeout:g} s {where} (an endless loop?)", "failed")
+        except Exception as exc:  # learner code may raise anything
+            message = str(exc).splitlines()[0] if str(exc) else ""
+            return finish(False, f"raised {type(exc).__name__}: {message} {where}".replace("  ", " "), "failed")
+        for i, (before, after) in enumerate(zip(case.args, args)):
+            if _changed(before, after):
+                return finish(False, f"changed its argument #{i + 1} in place {where}; build a new tensor instead", "failed")
+        for key, before in case.kwargs.items():
+            if _changed(before, kwargs[key]):
+                return finish(False, f"changed its argument `{key}` in place {where}; build a new tensor instead", "failed")
+        if case.expected is not None:
+            expected = case.expected
+        elif reference is not None:
+            expected = reference(*(_clone(a) for a in case.args), **{k: _clone(v) for k, v in case.kwargs.items()})
+        else:
+            raise ValueError(f"case {case.description!r} has no expected value and no reference")
+        problem = compare_outputs(got, expected, atol, rtol)
+        if problem:
+            return finish(False, f"{problem} {where}", "failed")
+
+    if extra is not None:
+        try:
+            with _time_limit(timeout):
+                problem = extra(candidate)
+        except NotImplementedError:
+            return finish(False, NOT_IMPLEMENTED, "not-implemented")
+        except _Timeout:
+            return finish(False, f"still running after {timeout:g} s (an endless loop?)", "failed")
+        except Exception as exc:
+            return finish(False, f"raised {type(exc).__name__}: {exc}", "failed")
+        if problem:
+            return finish(False, problem, "failed")
+    return finish(True, f"passed ({len(cases)} cases)", "passed")

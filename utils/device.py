@@ -1,0 +1,87 @@
+"""Choosing where tensors live, and seeding every random number generator the course uses.
+
+Every notebook starts with::
+
+    from utils.device import pick_device, seed_everything
+    device = pick_device()
+    seed_everything(0)
+
+`pick_device` prefers CUDA, then Apple's MPS, then the CPU. The CPU always works, and the stored
+notebook outputs were produced on it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["pick_device", "seed_everything", "describe_device"]
+
+
+def pick_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
+    """Return the best available device: CUDA, then MPS, then CPU.
+
+    Args:
+        prefer: force a device ("cpu", "cuda", "mps"). The environment variable
+            ``COURSE_DEVICE`` does the same without editing a notebook (``COURSE_DEVICE=cpu``).
+        verbose: print the choice, so a learner always sees where the work runs.
+
+    Returns:
+        A ``torch.device``.
+
+    Raises:
+        ValueError: if ``prefer`` names a device this machine does not have.
+    """
+    choice = prefer or os.environ.get("COURSE_DEVICE")
+    if choice is not None:
+        choice = choice.lower()
+        available = {
+            "cpu": True,
+            "cuda": torch.cuda.is_available(),
+            "mps": _mps_available(),
+        }
+        if choice not in available:
+            raise ValueError(f"prefer must be one of {sorted(available)}, got {choice!r}")
+        if not available[choice]:
+            raise ValueError(f"prefer={choice!r} but this machine has no {choice} device")
+        device = torch.device(choice)
+    elif torch.cuda.is_available():
+        device = torch.device("cuda")
+    elif _mps_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    if verbose:
+        print(f"Using device: {describe_device(device)}")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human-readable name: ``cpu``, ``cuda (NVIDIA H100 …)`` or ``mps``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python's, NumPy's and PyTorch's generators (CPU and every GPU).
+
+    The same seed on the same device and library versions gives the same numbers, which is what
+    lets the test suite re-run a notebook and compare its outputs with the stored ones.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)

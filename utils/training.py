@@ -1,0 +1,163 @@
+"""Training loops: one generic loop every chapter shares, with history, early stop and devices.
+
+A chapter supplies three small things and :func:`fit` does the rest:
+
+* ``batches``: an iterable (or a callable ``step -> batch``) producing batches of tensors;
+* ``step_fn(model, batch) -> (loss, metrics)``: the forward pass and the loss to minimise;
+* optionally ``eval_fn(model) -> metrics``, run every ``eval_every`` steps, and a ``target``
+  such as ``("exact_match", 0.99)`` that stops training once reached.
+
+Batches are moved to ``device`` here, so chapter code never calls ``.to(device)`` per step.
+Progress bars (tqdm) are shown in JupyterLab and hidden when ``COURSE_PROGRESS=0`` (the test
+suite and the notebook pipeline set it), so that stored outputs are reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import count
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["progress_enabled", "to_device", "History", "fit"]
+
+
+def progress_enabled() -> bool:
+    """Whether to draw progress bars: yes unless the environment sets ``COURSE_PROGRESS=0``."""
+    return os.environ.get("COURSE_PROGRESS", "1") != "0"
+
+
+def to_device(batch, device: torch.device | str):
+    """Move a tensor, or every tensor inside tuples, lists and dicts, to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return type(batch)({k: to_device(v, device) for k, v in batch.items()})
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(to_device(v, device) for v in batch))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+@dataclass
+class History:
+    """What happened during :func:`fit`.
+
+    Attributes:
+        steps: the step number (1-based) of every recorded training step.
+        loss: the training loss at each of those steps.
+        train: other per-step metrics returned by ``step_fn`` (name -> list).
+        eval_steps: the steps at which ``eval_fn`` ran.
+        eval: its metrics (name -> list, aligned with ``eval_steps``).
+        stopped_early: whether ``target`` was reached before ``steps`` ran out.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    train: dict[str, list[float]] = field(default_factory=dict)
+    eval_steps: list[int] = field(default_factory=list)
+    eval: dict[str, list[float]] = field(default_factory=dict)
+    stopped_early: bool = False
+
+    @property
+    def last_eval(self) -> dict[str, float]:
+        """The most recent evaluation's metrics (empty if none ran)."""
+        return {k: v[-1] for k, v in self.eval.items() if v}
+
+
+def fit(
+    model: nn.Module,
+    batches: Iterable | Callable[[int], object],
+    step_fn: Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, float]]],
+    optimizer: torch.optim.Optimizer,
+    steps: int,
+    device: torch.device | str = "cpu",
+    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    eval_every: int = 100,
+    target: tuple[str, float] | None = None,
+    clip_grad_norm: float | None = 1.0,
+    scheduler=None,
+    desc: str = "training",
+) -> History:
+    """Train ``model`` for at most ``steps`` optimiser steps.
+
+    Args:
+        model: already on ``device``.
+        batches: an iterable of batches, cycled when it runs out, or a callable ``step -> batch``
+            (e.g. a generator of fresh synthetic data).
+        step_fn: ``(model, batch) -> (loss, metrics)``; ``loss`` is a scalar tensor.
+        optimizer: over ``model``'s parameters.
+        steps: the most optimiser steps to take.
+        device: where batches go.
+        eval_fn: ``model -> metrics``, called in eval mode under ``torch.no_grad()`` every
+            ``eval_every`` steps and at the end.
+        eval_every: steps between evaluations.
+        target: ``(metric name, value)``: stop once ``eval_fn`` reports at least that value.
+        clip_grad_norm: clip the global gradient norm (None: no clipping).
+        scheduler: an optional learning-rate scheduler, stepped after every optimiser step.
+        desc: the progress bar's label.
+
+    Returns:
+        A :class:`History`.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if target is not None and eval_fn is None:
+        raise ValueError("a target needs an eval_fn to measure it")
+    history = History()
+    source = batches if callable(batches) else _cycle(batches)
+    bar = tqdm(total=steps, desc=desc, disable=not progress_enabled(), leave=False)
+
+    def evaluate(step: int) -> bool:
+        model.eval()
+        with torch.no_grad():
+            metrics = eval_fn(model)
+        model.train()
+        history.eval_steps.append(step)
+        for k, v in metrics.items():
+            history.eval.setdefault(k, []).append(float(v))
+        return target is not None and metrics[target[0]] >= target[1]
+
+    model.train()
+    step = 0
+    for step in range(1, steps + 1):
+        batch = to_device(source(step) if callable(source) else next(source), device)
+        loss, metrics = step_fn(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        history.steps.append(step)
+        history.loss.append(float(loss.detach()))
+        for k, v in (metrics or {}).items():
+            history.train.setdefault(k, []).append(float(v))
+        bar.update(1)
+        bar.set_postfix(loss=f"{history.loss[-1]:.3f}", refresh=False)
+        if eval_fn is not None and step % eval_every == 0 and evaluate(step):
+            history.stopped_early = step < steps
+            break
+    else:
+        if eval_fn is not None and (not history.eval_steps or history.eval_steps[-1] != step):
+            evaluate(step)
+    bar.close()
+    model.eval()
+    return history
+
+
+def _cycle(iterable: Iterable):
+    """Yield from ``iterable`` again and again (a DataLoader reshuffles on every pass)."""
+    for _ in count():
+        empty = True
+        for item in iterable:
+            empty = False
+            yield item
+        if empty:
+            raise ValueError("batches is empty")
