@@ -55,7 +55,7 @@ solutions: $(STAMP)
 	$(PY) tools/notebooks.py execute solutions/[0-9][0-9]_*.ipynb
 
 bench: $(STAMP)
-	$(PY) tools/bench.py
+	$(PY) tools/bench.py --write-readme
 
 clean:
 	rm -rf _build .pytest_cache

@@ -1,0 +1,121 @@
+"""`make bench`: run time and peak memory of every chapter, then the speed tables.
+
+Each notebook in solutions/ is executed in a fresh kernel, in a subprocess of its own, on the
+CPU (COURSE_DEVICE=cpu). Run time is the wall-clock time from starting the kernel to the last
+cell; peak memory is the kernel's maximum resident set size (ru_maxrss of the waited-for child).
+
+    python tools/bench.py                   # print the table
+    python tools/bench.py --write-readme    # also replace the table in README.md
+    python tools/bench.py --only 02         # chapters whose file name starts with 02
+
+Budgets (DESIGN.md): 60 s and 2 GiB per chapter, 90 s for chapters that train several models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TOPICS = {
+    1: "encoder–decoder recap; the fixed-length bottleneck, vanishing gradients and sequential cost, measured",
+    2: "queries, keys, values; dot, scaled dot, general and additive scores; √d_k; masking; a worked example",
+    3: "attention over image regions; soft vs hard attention; REINFORCE with a baseline",
+    4: "bidirectional encoder, additive attention, alignment maps, beam search",
+    5: "dot/general/concat scores, input feeding, local-m and local-p attention",
+    6: "self-attention, multi-head attention, positional encodings, a small Transformer encoder",
+}
+BUDGET_S = {1: 60, 2: 60, 3: 60, 4: 90, 5: 90, 6: 60}
+BUDGET_MIB = 2048
+TABLE_START, TABLE_END = "<!-- chapter-table:start -->", "<!-- chapter-table:end -->"
+
+
+def run_one(path: Path) -> dict:
+    """Execute one notebook here (this process is the kernel's parent) and measure it."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(path), as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    wall = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    title = nb.cells[0].source.splitlines()[0].lstrip("# ").strip()
+    return {"name": path.name, "title": title, "seconds": wall, "peak_mib": peak_kib / 1024}
+
+
+def measure(path: Path) -> dict:
+    env = dict(os.environ, COURSE_DEVICE="cpu", COURSE_PROGRESS="0")
+    out = subprocess.run([sys.executable, __file__, "--one", str(path)], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| # | chapter | topics | run time | peak memory |", "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        n = int(r["name"][:2])
+        title = r["title"].split("—", 1)[-1].strip()
+        lines.append(f"| {n} | [{title}](chapters/{r['name']}) | {TOPICS.get(n, '')} | "
+                     f"{r['seconds']:.0f} s | {r['peak_mib']:.0f} MiB |")
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    readme = ROOT / "README.md"
+    content = readme.read_text()
+    pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
+    if not pattern.search(content):
+        raise SystemExit("README.md has no chapter-table markers")
+    readme.write_text(pattern.sub(lambda _: f"{TABLE_START}\n{text}\n{TABLE_END}", content))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--only", default=None, help="only notebooks whose name starts with this")
+    parser.add_argument("--write-readme", action="store_true", help="replace README.md's chapter table")
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one)))
+        return 0
+
+    paths = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    paths = [p for p in paths if args.only is None or p.name.startswith(args.only)]
+    rows, over = [], []
+    print(f"{'notebook':<45} {'seconds':>8} {'peak MiB':>9}  budget", flush=True)
+    for path in paths:
+        r = measure(path)
+        n = int(path.name[:2])
+        ok = r["seconds"] <= BUDGET_S.get(n, 60) and r["peak_mib"] <= BUDGET_MIB
+        if not ok:
+            over.append(path.name)
+        print(f"{path.name:<45} {r['seconds']:>8.1f} {r['peak_mib']:>9.0f}  "
+              f"{'ok' if ok else 'OVER'} ({BUDGET_S.get(n, 60)} s, {BUDGET_MIB} MiB)", flush=True)
+        rows.append(r)
+    print()
+    print(table(rows))
+    if args.write_readme and args.only is None:
+        write_readme(table(rows))
+        print("\nREADME.md updated.")
+    extra = ROOT / "tools" / "bench_attention.py"
+    if extra.exists() and args.only is None:
+        print()
+        subprocess.run([sys.executable, str(extra)], check=True, env=dict(os.environ, COURSE_DEVICE="cpu"))
+    if over:
+        print(f"\nover budget: {', '.join(over)}")
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
