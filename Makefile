@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export COURSE_PROGRESS := 0
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup book test unit nbval sync lab chapters solutions bench clean
+.PHONY: help setup book test unit nbval sync lab chapters solutions bench clean browser
 
 help:
 	@echo "make book       build the Jupyter Book into _build/html (the main job)"
@@ -32,8 +32,13 @@ book: $(STAMP)
 # One pytest run: unit tests, sync and metadata checks, the -W book build, and nbval over both
 # notebook folders. Exit code 5 (nothing collected) fails like any other non-zero code.
 test: $(STAMP)
+	@bash tools/install_browser.sh
 	$(PY) -m pytest tests solutions chapters --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
+
+browser: $(STAMP)
+	@bash tools/install_browser.sh
+	$(PY) -m pytest tests/test_browser.py tests/test_book.py
 
 unit: $(STAMP)
 	$(PY) -m pytest tests

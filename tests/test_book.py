@@ -1,28 +1,6 @@
 """The book builds with warnings as errors and nitpicky references, and shows what it should."""
 
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-JB = Path(sys.executable).parent / "jupyter-book"
-
-
-@pytest.fixture(scope="module")
-def html(tmp_path_factory) -> Path:
-    if not JB.exists():
-        pytest.fail(f"jupyter-book is not installed next to {sys.executable}")
-    out = tmp_path_factory.mktemp("book")
-    result = subprocess.run(
-        [str(JB), "build", str(ROOT), "--all", "-W", "-n", "--keep-going", "--path-output", str(out)],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, f"book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
-    return out / "_build" / "html"
 
 
 def test_book_builds_without_warnings(html):

@@ -30,8 +30,13 @@ CHAPTERS = ROOT / "chapters"
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
-# Notebook-level metadata we keep; `widgets` holds saved widget state for the book.
-ALLOWED_NB_METADATA = {"kernelspec", "language_info", "widgets"}
+# Notebook-level metadata we keep. Widget state is not stored: widgets need a live kernel, so
+# the book shows each widget's default view as a plain figure instead (see WIDGET_TAGS).
+ALLOWED_NB_METADATA = {"kernelspec", "language_info"}
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# A cell that displays a widget: nbval does not emulate the Output widget's capture (the display
+# differs between front ends), and the book hides the output rather than show a dead widget.
+WIDGET_TAGS = ("nbval-ignore-output", "remove-output")
 # Cell-level metadata we keep: tags (nbval, book), nbgrader, and slide types.
 ALLOWED_CELL_METADATA = {"tags", "nbgrader", "slideshow", "editable", "deletable"}
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -61,6 +66,9 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             for output in cell.outputs:
                 output.get("metadata", {}).pop("execution", None)
+            if any(WIDGET_VIEW in o.get("data", {}) for o in cell.outputs):
+                tags = list(cell.metadata.get("tags", []))
+                cell.metadata["tags"] = tags + [t for t in WIDGET_TAGS if t not in tags]
     return nb
 
 
@@ -79,6 +87,9 @@ def metadata_problems(nb: nbformat.NotebookNode, name: str) -> list[str]:
         if extra:
             problems.append(f"{name}: cell {index} metadata has {sorted(extra)}")
         if cell.cell_type == "code":
+            shows_widget = any(WIDGET_VIEW in o.get("data", {}) for o in cell.outputs)
+            if shows_widget and not set(WIDGET_TAGS) <= set(cell.metadata.get("tags", [])):
+                problems.append(f"{name}: cell {index} shows a widget but lacks tags {WIDGET_TAGS}")
             if any(o.output_type == "error" for o in cell.outputs):
                 problems.append(f"{name}: cell {index} has an error output")
             if cell.outputs and cell.execution_count is None:
@@ -94,7 +105,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
         kernel_name="python3",
         resources={"metadata": {"path": str(cwd)}},
         record_timing=False,
-        store_widget_state=True,
+        store_widget_state=True,  # needed while executing (Output widgets); clean() drops it
     )
     client.execute()
     return nb
@@ -110,7 +121,6 @@ def learner_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.execution_count = None
-    nb.metadata.pop("widgets", None)
     return clean(nb)
 
 

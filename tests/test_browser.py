@@ -1,0 +1,138 @@
+"""The built book in a real browser: headless Chromium (Debian's package) driven by Selenium.
+
+The book is served on 127.0.0.1 and every page is opened. A page must load without console
+errors; each chapter's figures must be present and loaded (non-zero natural size); the search
+page must find each chapter by a term from its title; every internal link must resolve. A
+screenshot of one chapter page is saved as _build/screenshot-chapter.png for a person to look at.
+
+`make test` installs chromium and chromium-driver where missing (tools/install_browser.sh); where
+they cannot be installed, these tests are skipped with a message that says so.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="headless Chromium is not installed and could not be installed here "
+    "(Debian packages chromium and chromium-driver; tools/install_browser.sh)",
+)
+
+# Pages Sphinx generates that are not part of the course's content.
+SKIP_PAGES = {"genindex.html", "search.html"}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+                 "--window-size=1280,1600", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def pages(html: Path) -> list[Path]:
+    return sorted(p for p in html.rglob("*.html")
+                  if p.name not in SKIP_PAGES and "_static" not in p.parts and "_sources" not in p.parts)
+
+
+def open_page(browser, url: str) -> list[dict]:
+    """Open ``url``, wait until it has loaded, and return its console errors."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get_log("browser")  # drop what earlier pages left
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_every_page_loads_without_console_errors(browser, served, html):
+    problems = {}
+    for page in pages(html):
+        errors = open_page(browser, f"{served}/{page.relative_to(html).as_posix()}")
+        if errors:
+            problems[page.name] = [e["message"] for e in errors]
+    assert len(pages(html)) >= 5
+    assert not problems, problems
+
+
+def test_chapter_figures_are_present_and_loaded(browser, served, html):
+    chapters = sorted((html / "chapters").glob("[0-9][0-9]_*.html"))
+    assert chapters, "the book has no chapter pages"
+    counts = {}
+    for page in chapters:
+        open_page(browser, f"{served}/chapters/{page.name}")
+        images = browser.execute_script(
+            "return Array.from(document.querySelectorAll('article img')).map("
+            "i => [i.getAttribute('src'), i.complete, i.naturalWidth, i.naturalHeight])")
+        broken = [src for src, done, w, h in images if not (done and w > 0 and h > 0)]
+        assert images, f"{page.name} shows no figure"
+        assert not broken, f"{page.name}: images not loaded: {broken}"
+        # No raw widget JSON or dead widget boxes: widget outputs are hidden in the book.
+        text = browser.find_element("css selector", "article").text
+        assert "application/vnd.jupyter.widget" not in text and "VBox(children" not in text
+        counts[page.name] = len(images)
+    print("figures per chapter:", counts)
+    open_page(browser, f"{served}/chapters/{chapters[0].name}")
+    (ROOT / "_build").mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ROOT / "_build" / "screenshot-chapter.png"))
+
+
+def test_math_is_typeset(browser, served):
+    open_page(browser, f"{served}/chapters/02_attention_as_weighted_average.html")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return document.querySelectorAll('mjx-container').length") > 0)
+    assert browser.execute_script("return document.querySelectorAll('mjx-container').length") > 10
+
+
+def test_search_finds_every_chapter(browser, served, html):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    for page in sorted((html / "chapters").glob("[0-9][0-9]_*.html")):
+        open_page(browser, f"{served}/chapters/{page.name}")
+        title = browser.find_element("css selector", "article h1").text
+        term = max((w.strip("—:,.") for w in title.split()), key=len)  # the title's longest word
+        open_page(browser, f"{served}/search.html?q={term}")
+        WebDriverWait(browser, 30).until(
+            lambda d: d.execute_script(
+                "const r = document.querySelector('#search-results');"
+                "return r && (r.querySelectorAll('li').length > 0 || /no documents|did not match/i.test(r.innerText));"))
+        links = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#search-results li a')).map(a => a.getAttribute('href'))")
+        assert any(f"chapters/{page.stem}" in (href or "") for href in links), f"searching {term!r}: {links}"
+
+
+def test_internal_links_resolve(html):
+    import re
+
+    missing = []
+    for page in pages(html):
+        for href in re.findall(r'href="([^"]+)"', page.read_text()):
+            parsed = urlparse(href)
+            if parsed.scheme or href.startswith(("#", "mailto:", "//")):
+                continue
+            target = Path(unquote(urljoin(f"/{page.relative_to(html).as_posix()}", parsed.path)).lstrip("/"))
+            if parsed.path and not (html / target).exists():
+                missing.append(f"{page.relative_to(html)} -> {href}")
+    assert not missing, "\n".join(missing[:20])
