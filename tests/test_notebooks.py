@@ -122,3 +122,16 @@ def test_every_chapter_is_in_the_book_and_the_readme():
         assert f"chapters/{path.name}" in readme, f"README's chapter table lacks {path.name}"
     chapter_entries = [f for f in files if f.startswith("chapters/")]
     assert chapter_entries == sorted(chapter_entries), "chapters in teaching order"
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_points_are_shown_next_to_each_exercise(path):
+    cells = read(path).cells
+    for i, cell in enumerate(cells):
+        if not nbgrader(cell).get("grade"):
+            continue
+        points = nbgrader(cell)["points"]
+        statement = next(c for c in reversed(cells[:i]) if c.cell_type == "markdown")
+        unit = "point" if points == 1 else "points"
+        assert re.search(rf"\b{points:g} {unit}\b", statement.source), (
+            f"{nbgrader(cell)['grade_id']}: the exercise text must say '({points:g} {unit})'")
