@@ -63,6 +63,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata = nbformat.NotebookNode(
             {k: v for k, v in cell.metadata.items() if k in ALLOWED_CELL_METADATA}
         )
+        cell.metadata.setdefault("slideshow", {"slide_type": slide_type(cell)})
         if cell.cell_type == "code":
             for output in cell.outputs:
                 output.get("metadata", {}).pop("execution", None)
@@ -70,6 +71,21 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 tags = list(cell.metadata.get("tags", []))
                 cell.metadata["tags"] = tags + [t for t in WIDGET_TAGS if t not in tags]
     return nb
+
+
+def slide_type(cell) -> str:
+    """A slide type from the notebook's structure, for `jupyter nbconvert --to slides`.
+
+    A markdown cell with a ``#`` or ``##`` heading starts a slide, one with a ``###`` heading a
+    subslide (below it), and every other cell continues the current one. An author's own
+    ``slideshow`` metadata is kept.
+    """
+    lines = cell.source.splitlines() if cell.cell_type == "markdown" else []
+    if any(line.startswith(("# ", "## ")) for line in lines):
+        return "slide"
+    if any(line.startswith("### ") for line in lines):
+        return "subslide"
+    return "-"
 
 
 def metadata_problems(nb: nbformat.NotebookNode, name: str) -> list[str]:
@@ -86,6 +102,8 @@ def metadata_problems(nb: nbformat.NotebookNode, name: str) -> list[str]:
         extra = set(cell.metadata) - ALLOWED_CELL_METADATA
         if extra:
             problems.append(f"{name}: cell {index} metadata has {sorted(extra)}")
+        if "slideshow" not in cell.metadata:
+            problems.append(f"{name}: cell {index} has no slide type (run the pipeline's clean)")
         if cell.cell_type == "code":
             shows_widget = any(WIDGET_VIEW in o.get("data", {}) for o in cell.outputs)
             if shows_widget and not set(WIDGET_TAGS) <= set(cell.metadata.get("tags", [])):
