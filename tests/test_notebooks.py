@@ -135,3 +135,22 @@ def test_points_are_shown_next_to_each_exercise(path):
         unit = "point" if points == 1 else "points"
         assert re.search(rf"\b{points:g} {unit}\b", statement.source), (
             f"{nbgrader(cell)['grade_id']}: the exercise text must say '({points:g} {unit})'")
+
+
+EXERCISE_HEADING = re.compile(r"^### (Exercise \d+) — (.+?) \((\d+) points?\)", re.M)
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_instructors_page_covers_the_chapter(path):
+    page = (ROOT / "instructors.md").read_text()
+    title = read(path).cells[0].source.splitlines()[0].lstrip("# ").strip()
+    assert f"## {title}" in page, f"instructors.md needs a section '## {title}'"
+    section = page.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+    for heading in ("Objectives", "Prerequisites", "minutes", "Common mistakes", "live-code"):
+        assert heading in section, f"{title}: the instructors' section lacks '{heading}'"
+    markdown = "\n".join(c.source for c in read(path).cells if c.cell_type == "markdown")
+    exercises = EXERCISE_HEADING.findall(markdown)
+    assert len(exercises) >= 3, "exercises are headed '### Exercise N — title (P points)'"
+    for number, name, points in exercises:
+        assert re.search(rf"\| {number} — {re.escape(name)} \| {points} \| ★", section), (
+            f"{title}: the instructors' table must list '{number} — {name}' with {points} points")
