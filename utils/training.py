@@ -23,7 +23,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-__all__ = ["progress_enabled", "to_device", "History", "fit"]
+__all__ = [
+    "progress_enabled", "to_device", "History", "fit",
+    "sequence_loss", "seq2seq_step", "position_error_rates", "Seq2SeqReport", "evaluate_seq2seq",
+]
 
 
 def progress_enabled() -> bool:
@@ -161,3 +164,153 @@ def _cycle(iterable: Iterable):
             yield item
         if empty:
             raise ValueError("batches is empty")
+
+
+# ----------------------------------------------------------------------------------------------
+# Sequence-to-sequence: a loss that ignores padding, a training step, and evaluation by length
+# ----------------------------------------------------------------------------------------------
+def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+    """Mean cross-entropy over the real (non-padding) target tokens.
+
+    Args:
+        logits: ``(B, T, V)`` unnormalised scores.
+        targets: ``(B, T)`` ids; positions equal to ``pad_id`` count for nothing, whatever the
+            logits there.
+        pad_id: the padding id.
+
+    Returns:
+        A scalar: the sum of ``-log p(y_t)`` over real tokens divided by their number.
+    """
+    if logits.dim() != 3 or targets.shape != logits.shape[:2]:
+        raise ValueError(f"logits must be (B, T, V) and targets (B, T); got logits "
+                         f"{tuple(logits.shape)} and targets {tuple(targets.shape)}")
+    return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_id)
+
+
+def seq2seq_step(teacher_forcing: float = 1.0, pad_id: int = 0):
+    """A ``step_fn`` for :func:`fit` that trains a :class:`utils.seq2seq.Seq2Seq` on a
+    :class:`utils.data.Batch`: the loss is :func:`sequence_loss`, the metric the teacher-forced
+    token accuracy (``train_token_accuracy``) over real tokens."""
+
+    def step_fn(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, _ = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=teacher_forcing)
+        loss = sequence_loss(logits, batch.tgt_out, pad_id)
+        real = batch.tgt_out != pad_id
+        accuracy = ((logits.argmax(-1) == batch.tgt_out) & real).sum() / real.sum()
+        return loss, {"train_token_accuracy": float(accuracy)}
+
+    return step_fn
+
+
+def position_error_rates(predictions: torch.Tensor, targets: torch.Tensor,
+                         pad_id: int = 0) -> torch.Tensor:
+    """How often each target position is predicted wrong.
+
+    Args:
+        predictions: ``(B, T)`` predicted ids, aligned with ``targets``.
+        targets: ``(B, T)`` true ids; positions equal to ``pad_id`` are not counted.
+        pad_id: the padding id.
+
+    Returns:
+        ``(T,)`` float: at each position, the wrong predictions divided by the real targets
+        there (0 where every target is padding).
+    """
+    if predictions.shape != targets.shape or targets.dim() != 2:
+        raise ValueError(f"predictions and targets must both be (B, T); got {tuple(predictions.shape)} "
+                         f"and {tuple(targets.shape)}")
+    real = targets != pad_id  # (B, T)
+    wrong = (predictions != targets) & real
+    return wrong.sum(0).float() / real.sum(0).clamp(min=1).float()
+
+
+@dataclass
+class Seq2SeqReport:
+    """Greedy-decoding accuracy of a sequence-to-sequence model, overall and by source length.
+
+    Attributes:
+        token_accuracy: fraction of target positions (``<eos>`` included) predicted right.
+        exact_match: fraction of examples whose whole output (up to ``<eos>``) is right.
+        lengths: the source lengths present, sorted.
+        token_accuracy_by_length, exact_match_by_length, count_by_length: per source length.
+        position_errors: source length -> ``(T,)`` error rate at each target position
+            ``0 … T-1`` (``<eos>`` last) over the examples of that source length.
+        predictions: the decoded token lists, in the order of the pairs.
+    """
+
+    token_accuracy: float
+    exact_match: float
+    lengths: list[int]
+    token_accuracy_by_length: dict[int, float]
+    exact_match_by_length: dict[int, float]
+    count_by_length: dict[int, int]
+    position_errors: dict[int, list[float]]
+    predictions: list[list[str]]
+
+
+def evaluate_seq2seq(model: nn.Module, pairs, src_vocab, tgt_vocab, device: torch.device | str = "cpu",
+                     batch_size: int = 256, extra_len: int = 5) -> Seq2SeqReport:
+    """Decode ``pairs`` greedily with ``model.greedy_decode`` and score the outputs.
+
+    A prediction is compared with ``target + <eos>`` position by position; a prediction that
+    stops early counts its missing positions as wrong, and one that runs on past ``<eos>`` is not
+    an exact match. Padding is never counted.
+
+    Args:
+        model: anything with ``greedy_decode(src, src_lengths, max_len) -> (tokens, weights)``.
+        pairs: ``(source tokens, target tokens)`` pairs.
+        src_vocab, tgt_vocab: their vocabularies.
+        device: where to run.
+        batch_size: examples decoded at once.
+        extra_len: decode up to ``len(longest target) + 1 + extra_len`` tokens.
+
+    Returns:
+        A :class:`Seq2SeqReport`.
+    """
+    from utils.data.sequences import collate  # noqa: PLC0415  (utils.data does not import training)
+
+    if not pairs:
+        raise ValueError("pairs is empty")
+    was_training = model.training
+    model.eval()
+    correct_tokens, total_tokens, exact = {}, {}, {}
+    count, pos_wrong = {}, {}
+    predictions: list[list[str]] = []
+    with torch.no_grad():
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start:start + batch_size]
+            batch = to_device(collate(chunk, src_vocab, tgt_vocab), device)
+            max_len = int(batch.tgt_lengths.max()) + extra_len
+            tokens, _ = model.greedy_decode(batch.src, batch.src_lengths, max_len)
+            tokens = tokens.cpu()
+            for row, (src, tgt) in zip(tokens.tolist(), chunk):
+                want = tgt_vocab.encode(tgt, eos=True)
+                got = row[:row.index(tgt_vocab.eos_id) + 1] if tgt_vocab.eos_id in row else row
+                wrong = [i >= len(got) or got[i] != w for i, w in enumerate(want)]
+                n = len(src)
+                count[n] = count.get(n, 0) + 1
+                correct_tokens[n] = correct_tokens.get(n, 0) + len(want) - sum(wrong)
+                total_tokens[n] = total_tokens.get(n, 0) + len(want)
+                exact[n] = exact.get(n, 0) + int(got == want)
+                sums = pos_wrong.setdefault(n, [])
+                sums.extend([0] * (len(want) - len(sums)))
+                for i, w in enumerate(wrong):
+                    sums[i] += w
+                predictions.append(tgt_vocab.decode(got))
+    model.train(was_training)
+    lengths = sorted(count)
+    # Targets of one source length may differ in length (e.g. dates): divide each position by
+    # the number of examples that reach it.
+    reach = {n: [0] * len(pos_wrong[n]) for n in lengths}
+    for (src, tgt) in pairs:
+        for i in range(len(tgt) + 1):
+            reach[len(src)][i] += 1
+    return Seq2SeqReport(
+        token_accuracy=sum(correct_tokens.values()) / sum(total_tokens.values()),
+        exact_match=sum(exact.values()) / len(pairs),
+        lengths=lengths,
+        token_accuracy_by_length={n: correct_tokens[n] / total_tokens[n] for n in lengths},
+        exact_match_by_length={n: exact[n] / count[n] for n in lengths},
+        count_by_length={n: count[n] for n in lengths},
+        position_errors={n: [w / r for w, r in zip(pos_wrong[n], reach[n])] for n in lengths},
+        predictions=predictions,
+    )

@@ -4,3 +4,5 @@ One module per kind of data; everything is re-exported here, so ``from utils.dat
 """
 
 from utils.data.sequences import *  # noqa: F401,F403  vocabularies, copy/reverse/sort, batching
+from utils.data.text import *  # noqa: F401,F403  a synthetic text-classification task
+from utils.data.dates import *  # noqa: F401,F403  date normalisation to ISO, with field spans

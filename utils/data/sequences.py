@@ -22,7 +22,7 @@ from typing import NamedTuple
 import torch
 
 __all__ = [
-    "PAD", "SOS", "EOS", "UNK", "Vocab", "Batch", "collate", "iterate_batches",
+    "PAD", "SOS", "EOS", "UNK", "Vocab", "Batch", "collate", "iterate_batches", "BucketBatches",
     "make_sequence_task", "SEQUENCE_TASKS",
 ]
 
@@ -114,6 +114,52 @@ def iterate_batches(pairs: Sequence, src_vocab: Vocab, tgt_vocab: Vocab, batch_s
         yield collate([pairs[i] for i in order[start:start + batch_size]], src_vocab, tgt_vocab)
 
 
+class BucketBatches:
+    """Batches whose sources all have the same length, reshuffled on every pass.
+
+    Padding a length-5 source to 60 wastes most of a recurrent network's steps (and packing
+    padded sequences is slow on a CPU), so the pairs are grouped by source length, each group is
+    shuffled and cut into batches of at most ``batch_size``, and the batches are served in random
+    order: no source is ever padded. Unlike :func:`iterate_batches`'s generator this object
+    can be iterated again and again (as :func:`utils.training.fit` does): pass ``k`` reshuffles
+    with seed ``seed + k``, so the whole stream is fixed by ``seed``.
+
+    Args:
+        pairs: ``(source tokens, target tokens)`` pairs.
+        src_vocab, tgt_vocab: their vocabularies.
+        batch_size: examples per batch (the last batch of a pass may be smaller).
+        seed: fixes the order of every pass.
+    """
+
+    def __init__(self, pairs: Sequence, src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int,
+                 seed: int = 0) -> None:
+        if not pairs:
+            raise ValueError("pairs is empty")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.pairs, self.src_vocab, self.tgt_vocab = pairs, src_vocab, tgt_vocab
+        self.batch_size, self.seed, self.passes = batch_size, seed, 0
+
+        self.groups: dict[int, list[int]] = {}
+        for i, (src, _) in enumerate(pairs):
+            self.groups.setdefault(len(src), []).append(i)
+
+    def __len__(self) -> int:
+        return sum(-(-len(g) // self.batch_size) for g in self.groups.values())
+
+    def __iter__(self) -> Iterator[Batch]:
+        rng = random.Random(self.seed + self.passes)
+        self.passes += 1
+        chunks = []
+        for length in sorted(self.groups):
+            group = list(self.groups[length])
+            rng.shuffle(group)
+            chunks += [group[k:k + self.batch_size] for k in range(0, len(group), self.batch_size)]
+        rng.shuffle(chunks)
+        for chunk in chunks:
+            yield collate([self.pairs[i] for i in chunk], self.src_vocab, self.tgt_vocab)
+
+
 # ----------------------------------------------------------------------------------------------
 # Synthetic tasks whose difficulty grows with length
 # ----------------------------------------------------------------------------------------------
@@ -125,11 +171,22 @@ SEQUENCE_TASKS = {
 
 
 def make_sequence_task(kind: str, n: int, min_len: int, max_len: int, n_symbols: int = 10,
-                       seed: int = 0) -> tuple[list[tuple[list[str], list[str]]], Vocab]:
+                       seed: int = 0, lengths: str = "uniform",
+                       ) -> tuple[list[tuple[list[str], list[str]]], Vocab]:
     """``n`` random examples of copying, reversing or sorting a string of symbols.
 
-    Lengths are uniform in ``[min_len, max_len]``; symbols are the first ``n_symbols`` of
-    ``a``–``z``, so ``sort`` is alphabetical.
+    Symbols are the first ``n_symbols`` of ``a``–``z``, so ``sort`` is alphabetical.
+
+    Args:
+        kind: ``"copy"``, ``"reverse"`` or ``"sort"``.
+        n: number of examples.
+        min_len, max_len: the range of source lengths.
+        n_symbols: alphabet size.
+        seed: the same seed gives the same examples.
+        lengths: how lengths are drawn: ``"uniform"`` in ``[min_len, max_len]``, or
+            ``"equal_tokens"``, with probability proportional to ``1 / length``, so that every
+            length contributes about the same number of tokens (short sequences are not drowned
+            out by long ones in a loss averaged over tokens).
 
     Returns:
         ``(pairs, vocab)``: pairs of token lists, and one vocabulary for source and target.
@@ -140,10 +197,18 @@ def make_sequence_task(kind: str, n: int, min_len: int, max_len: int, n_symbols:
         raise ValueError(f"need 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
     if not 2 <= n_symbols <= 26:
         raise ValueError(f"n_symbols must be between 2 and 26, got {n_symbols}")
+    if lengths not in ("uniform", "equal_tokens"):
+        raise ValueError(f"lengths must be 'uniform' or 'equal_tokens', got {lengths!r}")
     symbols = [chr(ord("a") + i) for i in range(n_symbols)]
     rng = random.Random(seed)
+    choices = list(range(min_len, max_len + 1))
+    weights = [1.0 / length for length in choices]
     pairs = []
     for _ in range(n):
-        seq = [rng.choice(symbols) for _ in range(rng.randint(min_len, max_len))]
+        if lengths == "uniform":
+            length = rng.randint(min_len, max_len)
+        else:
+            length = rng.choices(choices, weights)[0]
+        seq = [rng.choice(symbols) for _ in range(length)]
         pairs.append((seq, SEQUENCE_TASKS[kind](seq)))
     return pairs, Vocab(symbols)

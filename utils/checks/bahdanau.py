@@ -1,0 +1,141 @@
+"""Checkers for chapter 4 (the Bahdanau decoder).
+
+Each takes the learner's function, prints a one-line verdict and returns a
+:class:`~utils.checks.core.CheckResult`. Inputs come from fixed generators, and the small decoder
+that :func:`check_decoder_step` builds is initialised without touching PyTorch's global random
+state, so running a check never changes what the rest of the notebook draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from utils.attention import attend
+from utils.bahdanau import BahdanauDecoder
+from utils.checks.core import Case, CheckResult, run_check
+
+__all__ = [
+    "reference_alignment_scores", "check_alignment_scores",
+    "reference_attend_source", "check_attend_source",
+    "checker_decoder", "check_decoder_step",
+]
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise 1: e_{t,j} = v_aᵀ tanh(W_a s_{t-1} + U_a h_j), with U_a h_j given
+# ----------------------------------------------------------------------------------------------
+def reference_alignment_scores(s_prev: torch.Tensor, projected_keys: torch.Tensor,
+                               W_a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``s_prev (B, H)``, ``projected_keys = U_a h_j (B, S, d_a)``, ``W_a (H, d_a)``,
+    ``v (d_a,)`` -> scores ``(B, S)``."""
+    query = (s_prev @ W_a).unsqueeze(1)  # (B, d_a) -> (B, 1, d_a), broadcast over the S keys
+    return torch.tanh(query + projected_keys) @ v  # (B, S, d_a) @ (d_a,) -> (B, S)
+
+
+def check_alignment_scores(fn: Callable, verbose: bool = True) -> CheckResult:
+    """Check ``fn(s_prev, projected_keys, W_a, v) -> scores (B, S)``."""
+    g = _gen(40)
+
+    def case(desc, B, S, H, d_a, scale=1.0):
+        return Case(desc, (torch.randn(B, H, generator=g) * scale,
+                           torch.randn(B, S, d_a, generator=g) * scale,
+                           torch.randn(H, d_a, generator=g), torch.randn(d_a, generator=g)))
+
+    cases = [
+        case("one sentence of three words", 1, 3, 2, 4),
+        case("a batch of two, state and attention sizes differ", 2, 5, 4, 6),
+        case("a one-word source", 3, 1, 3, 2),
+        case("large inputs (tanh saturates)", 2, 4, 3, 5, scale=10.0),
+    ]
+    return run_check("alignment_scores", fn, cases, reference=reference_alignment_scores,
+                     verbose=verbose)
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise 2: weights over a padded source, and the context
+# ----------------------------------------------------------------------------------------------
+def reference_attend_source(scores: torch.Tensor, annotations: torch.Tensor,
+                            src_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scores (B, S)``, ``annotations (B, S, D)``, ``src_lengths (B,)`` ->
+    ``(context (B, D), weights (B, S))`` with exactly zero weight on padded positions."""
+    S = scores.shape[1]
+    mask = torch.arange(S, device=scores.device).unsqueeze(0) < src_lengths.unsqueeze(1)  # (B, S)
+    context, weights = attend(scores.unsqueeze(1), annotations, mask.unsqueeze(1))
+    return context.squeeze(1), weights.squeeze(1)
+
+
+def check_attend_source(fn: Callable, verbose: bool = True) -> CheckResult:
+    """Check ``fn(scores, annotations, src_lengths) -> (context, weights)``."""
+    g = _gen(41)
+    scores = torch.randn(3, 5, generator=g)
+    annotations = torch.randn(3, 5, 4, generator=g)
+    lengths = torch.tensor([5, 3, 1])
+    tempting = scores.clone()
+    tempting[1, 3:] = 8.0  # padded positions with the highest scores
+    tempting[2, 1:] = 5.0
+    cases = [
+        Case("no padding", (scores[:1], annotations[:1], torch.tensor([5]))),
+        Case("a padded batch (lengths 5, 3, 1)", (scores, annotations, lengths)),
+        Case("padding with the highest scores", (tempting, annotations, lengths)),
+        Case("large scores (exp overflows without care)",
+             (scores * 500.0, annotations, lengths)),
+    ]
+
+    def exact_zeros(candidate: Callable) -> str | None:
+        _, weights = candidate(tempting.clone(), annotations.clone(), lengths.clone())
+        if not torch.all(weights[1, 3:] == 0) or not torch.all(weights[2, 1:] == 0):
+            return "padded positions must get weight exactly 0 (mask the scores before the softmax)"
+        return None
+
+    return run_check("attend_source", fn, cases, reference=reference_attend_source,
+                     verbose=verbose, extra=exact_zeros)
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise 3: one decoder step
+# ----------------------------------------------------------------------------------------------
+def checker_decoder(seed: int = 42) -> BahdanauDecoder:
+    """The small :class:`BahdanauDecoder` the step checker uses (V 7, E 4, H 5, D 6, d_a 3),
+    initialised from ``seed`` without changing PyTorch's global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return BahdanauDecoder(vocab_size=7, emb_dim=4, hidden_size=5, annotation_size=6,
+                               attention_size=3).eval()
+
+
+def check_decoder_step(fn: Callable, verbose: bool = True) -> CheckResult:
+    """Check ``fn(decoder, prev_token, s_prev, enc_out, projected_keys, src_mask) ->
+    (logits (B, V), s_t (B, H), weights (B, S))`` against :meth:`BahdanauDecoder.step`."""
+    decoder = checker_decoder()
+    g = _gen(43)
+
+    def case(desc, B, S, lengths):
+        enc_out = torch.randn(B, S, 6, generator=g)
+        mask = torch.arange(S).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+        enc_out = enc_out * mask.unsqueeze(-1)  # annotations are zero at padding, as the encoder makes them
+        with torch.no_grad():
+            keys = decoder.attention.project_keys(enc_out)
+        return Case(desc, (torch.randint(3, 7, (B,), generator=g), torch.randn(B, 5, generator=g),
+                           enc_out, keys, mask))
+
+    cases = [
+        case("one sentence, no padding", 1, 4, [4]),
+        case("a padded batch (lengths 6, 2, 4)", 3, 6, [6, 2, 4]),
+        case("a one-word source", 2, 1, [1, 1]),
+    ]
+
+    def reference(prev_token, s_prev, enc_out, keys, mask):
+        from utils.bahdanau import BahdanauState  # noqa: PLC0415
+        logits, state, weights = decoder.step(prev_token, BahdanauState(s_prev, keys), enc_out, mask)
+        return logits, state.hidden, weights
+
+    def candidate(prev_token, s_prev, enc_out, keys, mask):
+        return fn(decoder, prev_token, s_prev, enc_out, keys, mask)
+
+    return run_check("decoder_step", candidate if callable(fn) else fn, cases, reference=reference, verbose=verbose)

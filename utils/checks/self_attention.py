@@ -1,0 +1,210 @@
+"""Checkers for chapter 6 (self-attention with queries, keys and values).
+
+Each takes the learner's function(s), prints a one-line verdict and returns a
+:class:`~utils.checks.core.CheckResult`. When an answer is wrong in a way learners often get it
+wrong (a mask the wrong way round, heads split along the positions, sine and cosine swapped),
+the verdict ends with a hint. Inputs come from fixed generators, so verdicts never change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from utils.attention import scaled_dot_product_attention
+from utils.checks.core import Case, CheckResult, _time_limit, compare_outputs, run_check
+from utils.positional import sinusoidal_positional_encoding
+from utils.transformer import merge_heads, split_heads
+
+__all__ = [
+    "check_causal_attention", "check_split_merge_heads", "check_sinusoidal_encoding",
+    "reference_causal_attention",
+]
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _matches(fn: Callable, args: tuple, wrong: Callable) -> bool:
+    """Whether ``fn(*args)`` equals what a known mistake ``wrong(*args)`` gives (never raises)."""
+    try:
+        with _time_limit(2.0), torch.no_grad():
+            got = fn(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
+        return compare_outputs(got, wrong(*args), atol=1e-5, rtol=1e-4) is None
+    except BaseException:  # learner code: anything may happen, and it only means "no hint"
+        return False
+
+
+def _with_hints(result: CheckResult, fn: Callable, hints: list[tuple[str, tuple, Callable]],
+                verbose: bool) -> CheckResult:
+    """Append the first hint whose mistake ``fn`` reproduces to a failed verdict, then print it."""
+    if result.status == "failed" and "still running" not in result.message:
+        for hint, args, wrong in hints:
+            if _matches(fn, args, wrong):
+                result.message += f" — hint: {hint}"
+                break
+    if verbose:
+        print(result.message)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise: scaled dot-product attention with a causal mask
+# ----------------------------------------------------------------------------------------------
+def reference_causal_attention(query, key, value):
+    """``softmax(Q Kᵀ / √d_k + causal) V``: query ``t`` sees keys ``0..t``. Returns ``(output, weights)``."""
+    return scaled_dot_product_attention(query, key, value, is_causal=True)
+
+
+def _unscaled_causal(q, k, v):
+    return scaled_dot_product_attention(q * math.sqrt(q.shape[-1]), k, v, is_causal=True)
+
+
+def _anti_causal(q, k, v):
+    T = q.shape[-2]
+    return scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(T, T, dtype=torch.bool).triu())
+
+
+def _strictly_causal(q, k, v):
+    T = q.shape[-2]
+    return scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(T, T, dtype=torch.bool).tril(-1))
+
+
+def _no_mask(q, k, v):
+    return scaled_dot_product_attention(q, k, v)
+
+
+def check_causal_attention(fn: Callable, verbose: bool = True) -> CheckResult:
+    """Check ``fn(query, key, value) -> (output, weights)`` with a causal mask.
+
+    ``query, key (..., T, d_k)``, ``value (..., T, d_v)``; ``output (..., T, d_v)``,
+    ``weights (..., T, T)`` with zeros above the diagonal.
+    """
+    g = _gen(6)
+
+    def qkv(*lead, T, d_k, d_v=None):
+        return tuple(torch.randn(*lead, T, d, generator=g) for d in (d_k, d_k, d_v or d_k))
+
+    cases = [
+        Case("one sequence of 3 steps (B=1, T=3, d=2)", qkv(1, T=3, d_k=2)),
+        Case("a batch of 2 sequences of 5 steps", qkv(2, T=5, d_k=4)),
+        Case("values of another size (d_v=3, d_k=8)", qkv(2, T=4, d_k=8, d_v=3)),
+        Case("heads as an extra dimension (B=2, H=3, T=4, d=8)", qkv(2, 3, T=4, d_k=8)),
+        Case("a single step (T=1): it may only see itself", qkv(2, T=1, d_k=4)),
+        Case("large scores: subtract the max before exp", tuple(20 * t for t in qkv(1, T=4, d_k=4))),
+    ]
+    result = run_check("causal_attention", fn, cases, reference=reference_causal_attention, verbose=False)
+    probe = qkv(2, T=5, d_k=4)
+    hints = [
+        ("no mask at all: query t must not see keys j > t", probe, _no_mask),
+        ("the mask is the wrong way round: keep j <= t (torch.tril), hide j > t", probe, _anti_causal),
+        ("query t may see key t itself: use tril(), not tril(-1)", probe, _strictly_causal),
+        ("divide the scores by √d_k before the softmax", probe, _unscaled_causal),
+    ]
+    return _with_hints(result, fn, hints, verbose)
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise: splitting and merging heads
+# ----------------------------------------------------------------------------------------------
+def _split_along_positions(x, num_heads):
+    B, T, E = x.shape
+    return x.reshape(B, num_heads, T, E // num_heads)
+
+
+def _merge_without_transpose(x):
+    B, H, T, d = x.shape
+    return x.reshape(B, T, H * d)
+
+
+def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: bool = True) -> CheckResult:
+    """Check ``split_fn(x (B, T, H*d), num_heads) -> (B, H, T, d)`` and ``merge_fn`` its inverse."""
+    g = _gen(7)
+    split_cases = [
+        Case("B=1, T=3, E=4 into 2 heads", (torch.arange(12.0).view(1, 3, 4), 2)),
+        Case("B=2, T=5, E=12 into 3 heads", (torch.randn(2, 5, 12, generator=g), 3)),
+        Case("one head: only a new axis", (torch.randn(2, 3, 6, generator=g), 1)),
+        Case("as many heads as features (d=1)", (torch.randn(3, 2, 4, generator=g), 4)),
+    ]
+    merge_cases = [
+        Case("B=1, H=2, T=3, d=2", (torch.arange(12.0).view(1, 2, 3, 2),)),
+        Case("B=2, H=3, T=5, d=4", (torch.randn(2, 3, 5, 4, generator=g),)),
+        Case("a tensor made by transpose (not contiguous)", (torch.randn(2, 4, 3, 5, generator=g).transpose(1, 2),)),
+    ]
+    x = torch.randn(2, 4, 6, generator=g)
+    split_hints = [("heads split the features, not the positions: view as (B, T, H, d), then "
+                    "transpose(1, 2)", (x, 3), _split_along_positions)]
+    merge_hints = [("transpose back to (B, T, H, d) before flattening the heads",
+                    (split_heads(x, 3),), _merge_without_transpose)]
+
+    result = _with_hints(run_check("split_heads", split_fn, split_cases, reference=split_heads, verbose=False),
+                         split_fn, split_hints, verbose=False)
+    if result:
+        result = _with_hints(run_check("merge_heads", merge_fn, merge_cases, reference=merge_heads, verbose=False),
+                             merge_fn, merge_hints, verbose=False)
+    if result.status == "failed" and "view size is not compatible" in result.message:
+        result.message += " — hint: after transpose, use .reshape (or .contiguous().view)"
+    if result:
+        try:
+            with _time_limit(5.0), torch.no_grad():
+                back = merge_fn(split_fn(x.clone(), 3))
+            problem = compare_outputs(back, x, what="merge_heads(split_heads(x))")
+        except BaseException as exc:  # pragma: no cover - both passed their own cases above
+            problem = f"merge_heads(split_heads(x)) raised {type(exc).__name__}: {exc}"
+        n = len(split_cases) + len(merge_cases) + 1
+        status = "failed" if problem else "passed"
+        text = f"{problem} (the round trip must give x back)" if problem else f"passed ({n} cases)"
+        mark = "❌" if problem else "✅"
+        result = CheckResult("split_heads / merge_heads", not problem,
+                             f"{mark} split_heads / merge_heads: {text}", status)
+    if verbose:
+        print(result.message)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise: sinusoidal positional encoding
+# ----------------------------------------------------------------------------------------------
+def _sin_cos_swapped(max_len, d_model):
+    pe = sinusoidal_positional_encoding(max_len, d_model)
+    return torch.stack((pe[:, 1::2], pe[:, 0::2]), dim=-1).flatten(1)  # (…, d/2, 2) -> (…, d)
+
+
+def _halves_not_interleaved(max_len, d_model):
+    pe = sinusoidal_positional_encoding(max_len, d_model)
+    return torch.cat((pe[:, 0::2], pe[:, 1::2]), dim=1)
+
+
+def _interleave_with(max_len, d_model, exponent):
+    pos = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)
+    i = torch.arange(d_model // 2, dtype=torch.float64)
+    angle = pos / 10000 ** exponent(i)
+    return torch.stack((torch.sin(angle), torch.cos(angle)), dim=-1).flatten(1).float()
+
+
+def _one_based_positions(max_len, d_model):
+    return sinusoidal_positional_encoding(max_len + 1, d_model)[1:]
+
+
+def check_sinusoidal_encoding(fn: Callable, verbose: bool = True) -> CheckResult:
+    """Check ``fn(max_len, d_model) -> PE (max_len, d_model)`` for an even ``d_model``."""
+    cases = [
+        Case("position 0 only (sin 0 = 0, cos 0 = 1)", (1, 4)),
+        Case("4 positions, d_model=2 (one frequency)", (4, 2)),
+        Case("10 positions, d_model=8", (10, 8)),
+        Case("100 positions, d_model=64", (100, 64)),
+    ]
+    result = run_check("sinusoidal_encoding", fn, cases, reference=sinusoidal_positional_encoding, verbose=False)
+    probe = (12, 8)
+    hints = [
+        ("sine on even columns 2i, cosine on odd columns 2i+1", probe, _sin_cos_swapped),
+        ("interleave the columns (sin, cos, sin, cos, …) rather than putting all sines first",
+         probe, _halves_not_interleaved),
+        ("the exponent is 2i / d_model, where 2i is the even column index", probe,
+         lambda m, d: _interleave_with(m, d, lambda i: i / d)),
+        ("positions start at 0", probe, _one_based_positions),
+    ]
+    return _with_hints(result, fn, hints, verbose)

@@ -1,0 +1,387 @@
+"""Luong, Pham and Manning (2015): global and local attention, multiplicative scores, input feeding.
+
+In the course's notation (batch first; :mod:`utils.seq2seq` has the encoder and the decoder
+interface). Luong attends *after* the recurrent step, from the current state ``h_t``::
+
+    h_t     = GRU(h_{t-1}, [E y_{t-1} ; h̃_{t-1}])     input feeding: the last attentional state goes in
+    a_t(s)  = softmax_s(score(h_t, h̄_s))              h̄_s = enc_out[:, s], the source annotations
+    c_t     = Σ_s a_t(s) h̄_s
+    h̃_t     = tanh(W_c [c_t ; h_t])                    the attentional state
+    p(y_t | y_<t, x) = softmax(W_s h̃_t)
+
+Scores (:data:`SCORES`): ``dot`` ``h_tᵀ h̄_s``; ``general`` ``h_tᵀ W_a h̄_s``; ``concat``
+``v_aᵀ tanh(W_a [h_t ; h̄_s])`` (the additive score of :mod:`utils.attention`, with ``W_a`` split
+in two); ``location`` ``a_t = softmax(W_a h_t)``, which never looks at the source at all.
+
+Windows (:data:`WINDOWS`): ``global`` attends to every source position; ``local-m`` only to
+``[p_t − D, p_t + D]`` with ``p_t = t`` (monotonic); ``local-p`` predicts
+``p_t = S · sigmoid(v_pᵀ tanh(W_p h_t))`` (``S`` the source length) and multiplies the weights
+inside the window by ``exp(−(s − p_t)² / (2σ²))`` with ``σ = D/2``, *without* renormalising.
+Positions are counted from 0 (``s = 0 … S−1``, decoder steps ``t = 0, 1, …``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from utils.attention import AdditiveScore, GeneralScore, attention_pool, masked_softmax
+
+__all__ = [
+    "SCORES", "WINDOWS", "window_mask", "gaussian_factor", "local_weights", "predict_position",
+    "windowed_dot_attention", "LuongAttention", "LuongAttentionOutput", "LuongState",
+    "LuongDecoder", "build_luong_model", "teacher_forced_trace",
+]
+
+SCORES = ("dot", "general", "concat", "location")
+WINDOWS = ("global", "local-m", "local-p")
+
+
+# ----------------------------------------------------------------------------------------------
+# The pieces of local attention, as plain functions
+# ----------------------------------------------------------------------------------------------
+def window_mask(position: torch.Tensor, S: int, D: float) -> torch.Tensor:
+    """True where source position ``s`` lies in the window ``[p_t − D, p_t + D]``.
+
+    Args:
+        position: ``p_t``, any shape ``(...)`` (e.g. ``(B, T)``), real or integer.
+        S: the number of source positions.
+        D: the window's half-width.
+
+    Returns:
+        ``(..., S)`` bool.
+    """
+    if D < 0:
+        raise ValueError(f"D must be non-negative, got {D}")
+    s = torch.arange(S, device=position.device, dtype=torch.float32)  # (S,)
+    distance = (s - position.unsqueeze(-1).float()).abs()  # (..., 1) against (S,) -> (..., S)
+    return distance <= D
+
+
+def gaussian_factor(position: torch.Tensor, S: int, sigma: float) -> torch.Tensor:
+    """``exp(−(s − p_t)² / (2σ²))`` for every source position ``s = 0 … S−1``: ``(..., S)``."""
+    if sigma <= 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    s = torch.arange(S, device=position.device, dtype=position.dtype if position.is_floating_point()
+                     else torch.float32)
+    return torch.exp(-((s - position.unsqueeze(-1)) ** 2) / (2.0 * sigma ** 2))
+
+
+def local_weights(scores: torch.Tensor, position: torch.Tensor, D: float,
+                  src_mask: torch.Tensor | None = None, gaussian: bool = True) -> torch.Tensor:
+    """Local attention weights from scores ``(B, T, S)`` and window centres ``p_t (B, T)``.
+
+    ``align = softmax`` over the source positions that are real (``src_mask``, ``(B, S)``) and
+    inside ``[p_t − D, p_t + D]``; with ``gaussian``, multiplied by ``exp(−(s − p_t)² / (2σ²))``,
+    ``σ = D/2``, and **not** renormalised (Luong et al. 2015). A window that holds no real
+    position gives zero weights.
+    """
+    S = scores.shape[-1]
+    if position.shape != scores.shape[:-1]:
+        raise ValueError(f"position must have shape {tuple(scores.shape[:-1])} (one p_t per query), "
+                         f"got {tuple(position.shape)}")
+    allowed = window_mask(position, S, D)  # (B, T, S)
+    if src_mask is not None:
+        allowed = allowed & src_mask.unsqueeze(-2)  # (B, S) -> (B, 1, S)
+    weights = masked_softmax(scores, allowed)
+    if gaussian:
+        weights = weights * gaussian_factor(position.to(scores.dtype), S, D / 2.0)
+    return weights
+
+
+def predict_position(hidden: torch.Tensor, W_p: torch.Tensor, v_p: torch.Tensor,
+                     src_lengths: torch.Tensor) -> torch.Tensor:
+    """local-p's window centre ``p_t = S · sigmoid(v_pᵀ tanh(W_p h_t))``.
+
+    Args:
+        hidden: ``h_t``, ``(B, H)`` or ``(B, T, H)``.
+        W_p: ``(H, d_p)`` (so ``h_t @ W_p`` is ``W_p h_t``).
+        v_p: ``(d_p,)``.
+        src_lengths: ``(B,)`` the source lengths ``S`` (each example its own).
+
+    Returns:
+        ``(B,)`` or ``(B, T)``: real numbers in ``[0, S]``.
+    """
+    z = torch.tanh(hidden @ W_p) @ v_p  # (B, [T,] d_p) -> (B, [T])
+    S = src_lengths.to(z.dtype)
+    return (S.view(-1, *([1] * (z.dim() - 1))) * torch.sigmoid(z))
+
+
+def windowed_dot_attention(query: torch.Tensor, enc_out: torch.Tensor, center: torch.Tensor,
+                           D: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Local attention that *only touches* the ``2D + 1`` annotations of the window (dot score).
+
+    The masked version (:func:`local_weights`) scores every position and then zeroes most of
+    them, which saves nothing; this one gathers the window first, so its work per step is
+    ``O(D · d)`` instead of ``O(S · d)``. Positions beyond the source's ends are masked.
+
+    Args:
+        query: ``h_t (B, d)``.
+        enc_out: ``(B, S, d)``.
+        center: integer window centres ``(B,)``.
+        D: half-width.
+
+    Returns:
+        ``(context (B, d), weights (B, 2D+1), positions (B, 2D+1))``; ``positions`` are the
+        source indices of the window (out-of-range ones clamped, with weight 0).
+    """
+    B, S, d = enc_out.shape
+    offsets = torch.arange(-D, D + 1, device=enc_out.device)  # (W,)
+    positions = center.long().unsqueeze(1) + offsets  # (B, W)
+    inside = (positions >= 0) & (positions < S)
+    positions = positions.clamp(0, S - 1)
+    keys = enc_out.gather(1, positions.unsqueeze(-1).expand(-1, -1, d))  # (B, W, d)
+    scores = (keys @ query.unsqueeze(-1)).squeeze(-1)  # (B, W, d) @ (B, d, 1) -> (B, W)
+    weights = masked_softmax(scores, inside)
+    context = (weights.unsqueeze(1) @ keys).squeeze(1)  # (B, 1, W) @ (B, W, d) -> (B, d)
+    return context, weights, positions
+
+
+# ----------------------------------------------------------------------------------------------
+# The attention layer
+# ----------------------------------------------------------------------------------------------
+class LuongAttentionOutput(NamedTuple):
+    context: torch.Tensor  # c_t (B, [T,] D)
+    weights: torch.Tensor  # a_t (B, [T,] S)
+    position: torch.Tensor | None  # p_t (B, [T]) for local attention, None for global
+
+
+class LuongAttention(nn.Module):
+    """Luong's attention from the current decoder state ``h_t`` to the annotations ``h̄_s``.
+
+    Args:
+        query_size: ``H``, the decoder state size.
+        key_size: ``D``, the annotation size (must equal ``H`` for the dot score).
+        score: one of :data:`SCORES`.
+        window: one of :data:`WINDOWS`.
+        D: the local window's half-width (ignored for ``global``).
+        max_src_len: the longest source, needed by the ``location`` score (``W_a`` has one row
+            per source position).
+        attention_size: ``d_a`` for ``concat`` and ``d_p`` for local-p (default ``H``).
+        gaussian: multiply by the Gaussian (default: yes for local-p, no otherwise).
+    """
+
+    def __init__(self, query_size: int, key_size: int, score: str = "general",
+                 window: str = "global", D: float = 2, max_src_len: int | None = None,
+                 attention_size: int | None = None, gaussian: bool | None = None) -> None:
+        super().__init__()
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        if window not in WINDOWS:
+            raise ValueError(f"window must be one of {WINDOWS}, got {window!r}")
+        if score == "dot" and query_size != key_size:
+            raise ValueError(f"the dot score needs query_size == key_size, got {query_size} and {key_size}")
+        if score == "location" and not max_src_len:
+            raise ValueError("the location score needs max_src_len (one row of W_a per source position)")
+        self.query_size, self.key_size, self.score_name, self.window = query_size, key_size, score, window
+        self.D = D
+        self.gaussian = (window == "local-p") if gaussian is None else gaussian
+        d_a = attention_size or query_size
+        if score == "general":
+            self.general = GeneralScore(query_size, key_size)  # W_a
+        elif score == "concat":
+            self.concat = AdditiveScore(query_size, key_size, d_a)  # W_a = [W_q, W_k], v_a = v
+        elif score == "location":
+            self.max_src_len = max_src_len
+            self.location = nn.Linear(query_size, max_src_len, bias=False)  # W_a
+        if window == "local-p":
+            self.W_p = nn.Linear(query_size, d_a, bias=False)
+            self.v_p = nn.Linear(d_a, 1, bias=False)
+
+    def project_keys(self, enc_out: torch.Tensor) -> torch.Tensor:
+        """The part of the score that does not depend on ``t``, once per sentence: ``W_a h̄_s``
+        (general, ``(B, S, H)``), ``W_k h̄_s`` (concat, ``(B, S, d_a)``), ``h̄_s`` itself otherwise."""
+        if self.score_name == "general":
+            return self.general.W_a(enc_out)
+        if self.score_name == "concat":
+            return self.concat.project_keys(enc_out)
+        return enc_out
+
+    def scores(self, query: torch.Tensor, enc_out: torch.Tensor,
+               keys: torch.Tensor | None = None) -> torch.Tensor:
+        """``score(h_t, h̄_s)`` for ``query (B, T, H)`` -> ``(B, T, S)``."""
+        keys = self.project_keys(enc_out) if keys is None else keys
+        if self.score_name in ("dot", "general"):
+            return query @ keys.transpose(-2, -1)  # (B, T, H) @ (B, H, S) -> (B, T, S)
+        if self.score_name == "concat":
+            return self.concat(query, projected_key=keys)
+        S = enc_out.shape[1]
+        if S > self.max_src_len:
+            raise ValueError(f"the source has {S} positions but the location score was built for "
+                             f"max_src_len={self.max_src_len}")
+        return self.location(query)[..., :S]  # W_a h_t, one score per position: (B, T, S)
+
+    def position(self, query: torch.Tensor, step: torch.Tensor | None,
+                 src_lengths: torch.Tensor) -> torch.Tensor | None:
+        """The window centres ``p_t (B, T)``: ``t`` for local-m, predicted for local-p."""
+        if self.window == "global":
+            return None
+        if self.window == "local-m":
+            if step is None:
+                raise ValueError("local-m needs the decoder step t (step=)")
+            return step.to(query.dtype).expand(query.shape[:-1])
+        return predict_position(query, self.W_p.weight.T, self.v_p.weight[0], src_lengths)
+
+    def forward(self, query: torch.Tensor, enc_out: torch.Tensor, src_mask: torch.Tensor | None = None,
+                step: torch.Tensor | None = None, keys: torch.Tensor | None = None) -> LuongAttentionOutput:
+        """Attend from ``h_t`` (``(B, H)`` or ``(B, T, H)``) to ``enc_out (B, S, D)``.
+
+        Args:
+            src_mask: ``(B, S)`` True at real tokens (None: all real).
+            step: the decoder step ``t`` for local-m, ``(B,)`` or ``(B, T)``.
+            keys: :meth:`project_keys` of ``enc_out``, if already computed.
+
+        Returns:
+            :class:`LuongAttentionOutput` ``(context, weights, position)`` with a ``T`` axis
+            only if ``query`` had one.
+        """
+        if query.dim() not in (2, 3) or query.shape[-1] != self.query_size:
+            raise ValueError(f"query must be (B, {self.query_size}) or (B, T, {self.query_size}), "
+                             f"got shape {tuple(query.shape)}")
+        if enc_out.dim() != 3 or enc_out.shape[0] != query.shape[0] or enc_out.shape[-1] != self.key_size:
+            raise ValueError(f"enc_out must be (B, S, {self.key_size}) with B = {query.shape[0]}, "
+                             f"got shape {tuple(enc_out.shape)}")
+        B, S = enc_out.shape[:2]
+        if src_mask is not None and tuple(src_mask.shape) != (B, S):
+            raise ValueError(f"src_mask must be (B, S) = {(B, S)}, got shape {tuple(src_mask.shape)}")
+        one_step = query.dim() == 2
+        q = query.unsqueeze(1) if one_step else query  # (B, H) -> (B, 1, H)
+        if step is not None and one_step:
+            step = step.reshape(B, 1)
+        scores = self.scores(q, enc_out, keys)  # (B, T, S)
+        src_lengths = src_mask.sum(-1) if src_mask is not None else torch.full((B,), S, device=q.device)
+        p = self.position(q, step, src_lengths)  # (B, T) or None
+        if p is None:
+            weights = masked_softmax(scores, None if src_mask is None else src_mask.unsqueeze(1))
+        else:
+            weights = local_weights(scores, p, self.D, src_mask, self.gaussian)
+        context = attention_pool(weights, enc_out)  # (B, T, S) @ (B, S, D) -> (B, T, D)
+        if one_step:
+            return LuongAttentionOutput(context.squeeze(1), weights.squeeze(1),
+                                        None if p is None else p.squeeze(1))
+        return LuongAttentionOutput(context, weights, p)
+
+
+# ----------------------------------------------------------------------------------------------
+# The decoder, with input feeding
+# ----------------------------------------------------------------------------------------------
+class LuongState(NamedTuple):
+    """What the decoder carries (batch first, so beam search can reorder it)."""
+
+    hidden: torch.Tensor  # h_{t-1} (B, H)
+    attentional: torch.Tensor  # h̃_{t-1} (B, H), zeros before the first step
+    step: torch.Tensor  # t (B,), the index of the next output step
+    keys: torch.Tensor  # LuongAttention.project_keys(enc_out), once per sentence
+    position: torch.Tensor  # p_{t-1} (B,), the last window centre (NaN for global attention)
+
+
+class LuongDecoder(nn.Module):
+    """A GRU decoder that attends from its current state, with Luong's attentional state.
+
+    Args:
+        vocab_size: target vocabulary size ``V``.
+        emb_dim: target embedding size ``E``.
+        hidden_size: decoder state size ``H``.
+        annotation_size: ``D``, the size of the annotations (``Encoder.output_size``).
+        score, window, D, max_src_len, attention_size: see :class:`LuongAttention`.
+        input_feeding: concatenate ``h̃_{t-1}`` to the input ``E y_{t-1}``.
+        pad_id: target padding id.
+
+    ``init_state(enc_out, enc_final (B, D), src_mask)`` sets ``h_0 = tanh(W_b enc_final)``;
+    ``step(prev_token (B,), state, enc_out, src_mask) -> (logits (B, V), new state, weights (B, S))``.
+    """
+
+    def __init__(self, vocab_size: int, emb_dim: int, hidden_size: int, annotation_size: int,
+                 score: str = "general", window: str = "global", D: float = 2,
+                 max_src_len: int | None = None, attention_size: int | None = None,
+                 input_feeding: bool = True, pad_id: int = 0) -> None:
+        super().__init__()
+        self.hidden_size, self.annotation_size, self.input_feeding = hidden_size, annotation_size, input_feeding
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+        self.bridge = nn.Linear(annotation_size, hidden_size)  # W_b: enc_final -> h_0
+        self.cell = nn.GRUCell(emb_dim + (hidden_size if input_feeding else 0), hidden_size)
+        self.attention = LuongAttention(hidden_size, annotation_size, score, window, D,
+                                        max_src_len, attention_size)
+        self.combine = nn.Linear(annotation_size + hidden_size, hidden_size, bias=False)  # W_c
+        self.out = nn.Linear(hidden_size, vocab_size)  # W_s
+
+    def init_state(self, enc_out: torch.Tensor, enc_final, src_mask: torch.Tensor | None = None) -> LuongState:
+        """``h_0 = tanh(W_b enc_final)``, ``h̃_0 = 0``, ``t = 0``, and the projected keys."""
+        final = enc_final[0] if isinstance(enc_final, tuple) else enc_final  # (B, D)
+        if final.shape[-1] != self.annotation_size:
+            raise ValueError(f"enc_final has {final.shape[-1]} features but the decoder expects "
+                             f"{self.annotation_size}")
+        h0 = torch.tanh(self.bridge(final))  # (B, H)
+        B = h0.shape[0]
+        return LuongState(h0, torch.zeros_like(h0), torch.zeros(B, dtype=torch.long, device=h0.device),
+                          self.attention.project_keys(enc_out),
+                          torch.full((B,), float("nan"), device=h0.device))
+
+    def attentional_state(self, context: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """``h̃_t = tanh(W_c [c_t ; h_t])``."""
+        return torch.tanh(self.combine(torch.cat([context, hidden], dim=-1)))
+
+    def _step(self, embedded: torch.Tensor, state: LuongState, enc_out: torch.Tensor,
+              src_mask: torch.Tensor | None):
+        x = torch.cat([embedded, state.attentional], -1) if self.input_feeding else embedded
+        hidden = self.cell(x, state.hidden)  # h_t (B, H): the recurrent step comes first
+        att = self.attention(hidden, enc_out, src_mask, step=state.step, keys=state.keys)
+        attentional = self.attentional_state(att.context, hidden)  # h̃_t (B, H)
+        position = att.position if att.position is not None else state.position
+        new = LuongState(hidden, attentional, state.step + 1, state.keys, position)
+        return attentional, new, att.weights
+
+    def step(self, prev_token: torch.Tensor, state: LuongState, enc_out: torch.Tensor,
+             src_mask: torch.Tensor | None) -> tuple[torch.Tensor, LuongState, torch.Tensor]:
+        """One output token: ``prev_token (B,)`` -> ``(logits (B, V), new state, weights (B, S))``."""
+        attentional, new, weights = self._step(self.embedding(prev_token), state, enc_out, src_mask)
+        return self.out(attentional), new, weights
+
+    def run(self, tgt_in: torch.Tensor, state: LuongState, enc_out: torch.Tensor,
+            src_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher-forced steps, also returning the window centres:
+        ``(logits (B, T, V), weights (B, T, S), positions (B, T))`` (NaN positions for global)."""
+        embedded = self.embedding(tgt_in)  # (B, T, E)
+        outs, weights, positions = [], [], []
+        for t in range(tgt_in.shape[1]):  # input feeding makes every step wait for the last
+            attentional, state, w = self._step(embedded[:, t], state, enc_out, src_mask)
+            outs.append(attentional)
+            weights.append(w)
+            positions.append(state.position)
+        return self.out(torch.stack(outs, 1)), torch.stack(weights, 1), torch.stack(positions, 1)
+
+    def teacher_forced(self, tgt_in: torch.Tensor, state: LuongState, enc_out: torch.Tensor,
+                       src_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All ``T`` steps when every input is known: ``(logits (B, T, V), weights (B, T, S))``."""
+        logits, weights, _ = self.run(tgt_in, state, enc_out, src_mask)
+        return logits, weights
+
+
+def build_luong_model(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_size: int,
+                      score: str = "general", window: str = "global", D: float = 2,
+                      max_src_len: int | None = None, input_feeding: bool = True, seed: int = 0,
+                      sos_id: int = 1, eos_id: int = 2, pad_id: int = 0):
+    """A bidirectional GRU encoder (``hidden_size`` per direction, annotations ``2·hidden_size``)
+    and a :class:`LuongDecoder` with state ``2·hidden_size`` (so every score, dot included,
+    fits), joined by :class:`utils.seq2seq.Seq2Seq`, initialised from ``torch.manual_seed(seed)``."""
+    from utils.seq2seq import Encoder, Seq2Seq  # noqa: PLC0415
+
+    torch.manual_seed(seed)
+    encoder = Encoder(src_vocab_size, emb_dim, hidden_size, cell="gru", bidirectional=True, pad_id=pad_id)
+    decoder = LuongDecoder(tgt_vocab_size, emb_dim, encoder.output_size, encoder.output_size, score,
+                           window, D, max_src_len, input_feeding=input_feeding, pad_id=pad_id)
+    return Seq2Seq(encoder, decoder, sos_id, eos_id, pad_id)
+
+
+@torch.no_grad()
+def teacher_forced_trace(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights ``(B, T, S)`` and window centres ``p_t (B, T)`` of a Luong model fed the true
+    previous tokens of ``batch`` (a :class:`utils.data.Batch` on the model's device)."""
+    was_training = model.training
+    model.eval()
+    enc_out, src_mask, state = model.encode(batch.src, batch.src_lengths)
+    _, weights, positions = model.decoder.run(batch.tgt_in, state, enc_out, src_mask)
+    model.train(was_training)
+    return weights, positions

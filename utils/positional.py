@@ -1,0 +1,66 @@
+"""Positional encodings: self-attention alone cannot tell order, so positions are added to the inputs.
+
+Without them, permuting the tokens of a sequence only permutes the outputs of self-attention.
+Two ways to break that symmetry, both added to token embeddings ``x (B, T, d_model)``:
+
+* fixed sinusoids (Vaswani et al. 2017), which exist for every position and whose dot products
+  depend on the distance between positions;
+* a learned table with one vector per position up to ``max_len``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["sinusoidal_positional_encoding", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding"]
+
+
+def sinusoidal_positional_encoding(max_len: int, d_model: int, base: float = 10000.0,
+                                   device: torch.device | str | None = None,
+                                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``(max_len, d_model)``: ``PE(pos, 2i) = sin(pos / base^{2i/d})``, ``PE(pos, 2i+1) = cos(…)``.
+
+    Vaswani et al. (2017). Every pair of columns is one frequency; wavelengths grow
+    geometrically from ``2π`` to almost ``2π · base``. An odd ``d_model`` drops the last cosine column.
+    """
+    if max_len < 1 or d_model < 1:
+        raise ValueError(f"max_len and d_model must be positive, got {max_len} and {d_model}")
+    pos = torch.arange(max_len, device=device, dtype=torch.float64).unsqueeze(1)  # (max_len, 1)
+    two_i = torch.arange(0, d_model, 2, device=device, dtype=torch.float64)  # (ceil(d/2),)
+    angle = pos / base ** (two_i / d_model)  # (max_len, ceil(d/2))
+    pe = torch.zeros(max_len, d_model, device=device, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])
+    return pe.to(dtype)
+
+
+class SinusoidalPositionalEncoding(nn.Module):
+    """``x + PE[:T]`` for ``x (B, T, d_model)``, with fixed sinusoids (a buffer, not trained)."""
+
+    def __init__(self, d_model: int, max_len: int = 512, base: float = 10000.0) -> None:
+        super().__init__()
+        self.d_model, self.max_len = d_model, max_len
+        self.register_buffer("pe", sinusoidal_positional_encoding(max_len, d_model, base), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_positions(x, self.d_model, self.max_len)
+        return x + self.pe[: x.shape[1]].to(x.dtype)  # (B, T, d) + (T, d)
+
+
+class LearnedPositionalEncoding(nn.Module):
+    """``x + P[:T]`` with ``P (max_len, d_model)`` a trained table, one vector per position."""
+
+    def __init__(self, d_model: int, max_len: int = 512) -> None:
+        super().__init__()
+        self.d_model, self.max_len = d_model, max_len
+        self.table = nn.Embedding(max_len, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_positions(x, self.d_model, self.max_len)
+        return x + self.table.weight[: x.shape[1]]  # (B, T, d) + (T, d)
+
+
+def _check_positions(x: torch.Tensor, d_model: int, max_len: int) -> None:
+    if x.dim() != 3 or x.shape[-1] != d_model or x.shape[1] > max_len:
+        raise ValueError(f"x must be (B, T, {d_model}) with T <= max_len={max_len}, got {tuple(x.shape)}")

@@ -1,0 +1,465 @@
+"""Recurrent encoder–decoders: an encoder, a decoder interface, and the model that joins them.
+
+The pieces, in the course's notation (batch first)::
+
+    src (B, S) --Encoder--> enc_out (B, S, D)  the annotations h_1 … h_S  (D = H, or 2H if bidirectional)
+                            enc_final          the encoder's last state (what a plain decoder gets)
+    decoder.init_state(enc_out, enc_final, src_mask)           -> state (s_0)
+    decoder.step(prev_token (B,), state, enc_out, src_mask)    -> logits (B, V), new state, weights
+
+Every decoder follows that two-method interface, so the same :class:`Seq2Seq` wrapper, training
+step and evaluation serve the plain decoder of chapter 1 (which looks only at ``enc_final``, the
+fixed-length context of Sutskever et al. 2014 and Cho et al. 2014) and the attention decoders of
+chapters 4 and 5 (which return attention ``weights (B, S)`` from every step). The state is
+whatever the decoder needs to carry (a tensor, a tuple); :class:`Seq2Seq` never looks inside it.
+A decoder may also offer ``teacher_forced(tgt_in, state, enc_out, src_mask) -> (logits,
+weights)``, a fast path for full teacher forcing that must agree with stepping (tested).
+
+``src_mask (B, S)`` is True at real source tokens and False at padding ("may attend"), the
+convention of :mod:`utils.attention`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from utils.data.sequences import Vocab, make_sequence_task
+
+__all__ = [
+    "CELLS", "length_mask", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq",
+    "source_gradient_norms", "time_recurrence_vs_matmul", "LengthExperiment",
+    "length_experiment_config", "build_plain_model",
+]
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def _check_cell(cell: str) -> None:
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+
+
+def length_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+    """``(B,)`` lengths -> ``(B, max_len)`` bool mask, True at real tokens, on ``lengths``' device.
+
+    >>> length_mask(torch.tensor([3, 1]), 4)
+    tensor([[ True,  True,  True, False],
+            [ True, False, False, False]])
+    """
+    if lengths.dim() != 1:
+        raise ValueError(f"lengths must be 1-D (B,), got shape {tuple(lengths.shape)}")
+    max_len = int(lengths.max()) if max_len is None else max_len
+    positions = torch.arange(max_len, device=lengths.device)  # (S,)
+    return positions.unsqueeze(0) < lengths.unsqueeze(1)  # (1, S) < (B, 1) -> (B, S)
+
+
+def _check_batch(src: torch.Tensor, src_lengths: torch.Tensor) -> None:
+    if src.dim() != 2:
+        raise ValueError(f"src must be (B, S) token ids, got shape {tuple(src.shape)}")
+    if src_lengths.shape != src.shape[:1]:
+        raise ValueError(
+            f"src_lengths has shape {tuple(src_lengths.shape)} but src has batch size {src.shape[0]}"
+        )
+    if len(src_lengths) and (int(src_lengths.min()) < 1 or int(src_lengths.max()) > src.shape[1]):
+        raise ValueError(
+            f"src_lengths must lie in [1, {src.shape[1]}] (src has {src.shape[1]} columns), "
+            f"got min {int(src_lengths.min())} and max {int(src_lengths.max())}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Encoder
+# ----------------------------------------------------------------------------------------------
+class Encoder(nn.Module):
+    """Embed the source and read it with a recurrent network, padding skipped.
+
+    Args:
+        vocab_size: source vocabulary size.
+        emb_dim: embedding size.
+        hidden_size: H, the state size of each direction.
+        cell: ``"gru"``, ``"lstm"`` or ``"rnn"`` (tanh Elman network).
+        bidirectional: read the source both ways; annotations are ``h_j = [→h_j ; ←h_j]``.
+        num_layers: stacked layers; ``enc_final`` comes from the top one.
+        pad_id: the padding id (its embedding is zero and never trained).
+
+    ``forward(src (B, S), src_lengths (B,))`` returns ``(enc_out, enc_final)``:
+
+    * ``enc_out (B, S, D)`` with ``D = H`` or ``2H``; zeros at padded positions;
+    * ``enc_final``: ``(B, D)``, the state after the last real token (for a bidirectional encoder
+      ``[→h_S ; ←h_1]``, each direction's state after reading the whole source); for an LSTM a
+      tuple ``(h, c)`` of two such tensors.
+    """
+
+    def __init__(self, vocab_size: int, emb_dim: int, hidden_size: int, cell: str = "gru",
+                 bidirectional: bool = False, num_layers: int = 1, pad_id: int = 0) -> None:
+        super().__init__()
+        _check_cell(cell)
+        self.cell, self.hidden_size, self.bidirectional = cell, hidden_size, bidirectional
+        self.num_layers = num_layers
+        self.output_size = hidden_size * (2 if bidirectional else 1)
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+        self.rnn = CELLS[cell](emb_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                               bidirectional=bidirectional)
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor):
+        _check_batch(src, src_lengths)
+        B, S = src.shape
+        embedded = self.embedding(src)  # (B, S, E)
+        lengths = src_lengths.cpu()
+        if bool((lengths == S).all()):  # nothing padded: the fast path
+            enc_out, final = self.rnn(embedded)  # (B, S, D)
+        else:
+            # Packing makes the recurrence stop at each sequence's last real token (and makes
+            # the backward direction start there). The lengths must live on the CPU.
+            packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+            out, final = self.rnn(packed)
+            enc_out, _ = pad_packed_sequence(out, batch_first=True, total_length=S)  # (B, S, D)
+        if self.cell == "lstm":
+            return enc_out, (self._top(final[0]), self._top(final[1]))
+        return enc_out, self._top(final)
+
+    def _top(self, final: torch.Tensor) -> torch.Tensor:
+        """``(layers * dirs, B, H)`` -> the top layer's ``(B, D)``, directions concatenated."""
+        dirs = 2 if self.bidirectional else 1
+        top = final.view(self.num_layers, dirs, final.shape[1], self.hidden_size)[-1]  # (dirs, B, H)
+        return torch.cat(list(top), dim=-1)  # (B, dirs * H)
+
+
+# ----------------------------------------------------------------------------------------------
+# The plain decoder: one fixed-length context for the whole output
+# ----------------------------------------------------------------------------------------------
+class PlainState(NamedTuple):
+    """The plain decoder's state: its recurrent state and the fixed context it re-reads."""
+
+    hidden: torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # s_t (B, H), or (h, c) for an LSTM
+    context: torch.Tensor  # c (B, D): the encoder's final state, the same at every step
+
+
+class PlainDecoder(nn.Module):
+    """A decoder that sees the source only through the encoder's final state ``c``.
+
+    ``s_0 = tanh(W_s c)``; at every step ``s_t = f(s_{t-1}, [E y_{t-1} ; c])`` and
+    ``p(y_t | y_<t, x) = softmax(W_o s_t)`` — the RNN encoder–decoder of Cho et al. (2014), where
+    the context also enters every step; with ``feed_context=False`` it enters only through
+    ``s_0``, as in Sutskever et al. (2014).
+
+    Args:
+        vocab_size: target vocabulary size V.
+        emb_dim: target embedding size.
+        hidden_size: decoder state size H.
+        context_size: D, the size of ``enc_final`` (``Encoder.output_size``).
+        cell: ``"gru"``, ``"lstm"`` or ``"rnn"``.
+        feed_context: concatenate ``c`` to the input at every step.
+        pad_id: target padding id.
+    """
+
+    def __init__(self, vocab_size: int, emb_dim: int, hidden_size: int, context_size: int,
+                 cell: str = "gru", feed_context: bool = True, pad_id: int = 0) -> None:
+        super().__init__()
+        _check_cell(cell)
+        self.cell, self.hidden_size, self.feed_context = cell, hidden_size, feed_context
+        self.context_size = context_size
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+        self.bridge = nn.Linear(context_size, hidden_size)  # W_s
+        self.rnn = CELLS[cell](emb_dim + (context_size if feed_context else 0), hidden_size,
+                               batch_first=True)
+        self.out = nn.Linear(hidden_size, vocab_size)  # W_o
+
+    def init_state(self, enc_out: torch.Tensor, enc_final, src_mask: torch.Tensor) -> PlainState:
+        """``s_0 = tanh(W_s c)`` with ``c`` the encoder's final state (``h`` of an LSTM's ``(h, c)``)."""
+        context = enc_final[0] if isinstance(enc_final, tuple) else enc_final  # (B, D)
+        if context.shape[-1] != self.context_size:
+            raise ValueError(f"enc_final has {context.shape[-1]} features but the decoder was "
+                             f"built with context_size={self.context_size}")
+        s0 = torch.tanh(self.bridge(context))  # (B, H)
+        hidden = (s0, torch.zeros_like(s0)) if self.cell == "lstm" else s0
+        return PlainState(hidden, context)
+
+    def _inputs(self, tokens: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """``(B, T)`` ids -> ``(B, T, E [+ D])`` inputs: embeddings, with ``c`` appended."""
+        x = self.embedding(tokens)  # (B, T, E)
+        if self.feed_context:
+            x = torch.cat([x, context.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
+        return x
+
+    def _run(self, x: torch.Tensor, hidden):
+        """The recurrence over ``x (B, T, ·)``; states travel as ``(1, B, H)`` inside ``nn.RNN``."""
+        h = tuple(t.unsqueeze(0) for t in hidden) if self.cell == "lstm" else hidden.unsqueeze(0)
+        out, h = self.rnn(x, h)  # out (B, T, H)
+        h = tuple(t.squeeze(0) for t in h) if self.cell == "lstm" else h.squeeze(0)
+        return out, h
+
+    def step(self, prev_token: torch.Tensor, state: PlainState, enc_out: torch.Tensor,
+             src_mask: torch.Tensor) -> tuple[torch.Tensor, PlainState, None]:
+        """One step: ``prev_token (B,)`` -> ``(logits (B, V), new state, None)`` (no attention)."""
+        out, hidden = self._run(self._inputs(prev_token.unsqueeze(1), state.context), state.hidden)
+        return self.out(out[:, 0]), PlainState(hidden, state.context), None
+
+    def teacher_forced(self, tgt_in: torch.Tensor, state: PlainState, enc_out: torch.Tensor,
+                       src_mask: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """All ``T`` steps at once when every input is known: ``tgt_in (B, T)`` -> logits ``(B, T, V)``."""
+        out, _ = self._run(self._inputs(tgt_in, state.context), state.hidden)
+        return self.out(out), None
+
+
+# ----------------------------------------------------------------------------------------------
+# The model: encoder + any decoder with init_state/step
+# ----------------------------------------------------------------------------------------------
+class Seq2Seq(nn.Module):
+    """An encoder and a decoder that follows the ``init_state``/``step`` interface.
+
+    Args:
+        encoder: e.g. :class:`Encoder`.
+        decoder: e.g. :class:`PlainDecoder`, or chapter 4's attention decoder.
+        sos_id, eos_id, pad_id: target special ids (the :class:`~utils.data.Vocab` defaults).
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, sos_id: int = 1, eos_id: int = 2,
+                 pad_id: int = 0) -> None:
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.sos_id, self.eos_id, self.pad_id = sos_id, eos_id, pad_id
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor):
+        """-> ``(enc_out (B, S, D), src_mask (B, S), state s_0)``."""
+        enc_out, enc_final = self.encoder(src, src_lengths)
+        src_mask = length_mask(src_lengths.to(src.device), src.shape[1])
+        return enc_out, src_mask, self.decoder.init_state(enc_out, enc_final, src_mask)
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                teacher_forcing: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decode ``T = tgt_in.shape[1]`` steps; return ``(logits (B, T, V), weights (B, T, S) or None)``.
+
+        ``tgt_in`` is ``<sos> y_1 … y_{T-1}``. With ``teacher_forcing = 1`` the decoder is fed the
+        true previous token at every step; with a ratio ``r < 1`` each example, at each step, is
+        fed the true token with probability ``r`` and its own greedy prediction otherwise (drawn
+        from PyTorch's global generator, so ``seed_everything`` makes it repeatable).
+        """
+        if not 0.0 <= teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must be in [0, 1], got {teacher_forcing}")
+        if tgt_in.dim() != 2 or tgt_in.shape[0] != src.shape[0]:
+            raise ValueError(f"tgt_in must be (B, T) with B = {src.shape[0]}, got {tuple(tgt_in.shape)}")
+        enc_out, src_mask, state = self.encode(src, src_lengths)
+        if teacher_forcing == 1.0 and hasattr(self.decoder, "teacher_forced"):
+            return self.decoder.teacher_forced(tgt_in, state, enc_out, src_mask)
+        B, T = tgt_in.shape
+        logits, weights = [], []
+        prev = tgt_in[:, 0]  # <sos>
+        for t in range(T):
+            step_logits, state, w = self.decoder.step(prev, state, enc_out, src_mask)
+            logits.append(step_logits)
+            weights.append(w)
+            if t + 1 < T:
+                prev = tgt_in[:, t + 1]
+                if teacher_forcing < 1.0:
+                    guess = step_logits.argmax(-1)
+                    forced = torch.rand(B, device=tgt_in.device) < teacher_forcing
+                    prev = torch.where(forced, prev, guess)
+        return torch.stack(logits, 1), _stack_weights(weights)
+
+    @torch.no_grad()
+    def greedy_decode(self, src: torch.Tensor, src_lengths: torch.Tensor,
+                      max_len: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Feed back the most likely token until every sequence has produced ``<eos>``.
+
+        Returns:
+            ``(tokens (B, T), weights (B, T, S) or None)`` with ``T <= max_len``: each row ends
+            with its ``<eos>`` (kept) followed by ``<pad>``; a row that never produced ``<eos>``
+            has ``max_len`` tokens.
+        """
+        if max_len < 1:
+            raise ValueError(f"max_len must be at least 1, got {max_len}")
+        enc_out, src_mask, state = self.encode(src, src_lengths)
+        B = src.shape[0]
+        prev = torch.full((B,), self.sos_id, dtype=torch.long, device=src.device)
+        done = torch.zeros(B, dtype=torch.bool, device=src.device)
+        tokens, weights = [], []
+        for _ in range(max_len):
+            step_logits, state, w = self.decoder.step(prev, state, enc_out, src_mask)
+            prev = step_logits.argmax(-1)  # (B,)
+            tokens.append(prev.masked_fill(done, self.pad_id))
+            weights.append(w)
+            done = done | (prev == self.eos_id)
+            if bool(done.all()):
+                break
+        return torch.stack(tokens, 1), _stack_weights(weights)
+
+
+def _stack_weights(weights: list) -> torch.Tensor | None:
+    return None if any(w is None for w in weights) else torch.stack(weights, 1)  # (B, T, S)
+
+
+# ----------------------------------------------------------------------------------------------
+# Vanishing gradients: how much does each source position influence the loss?
+# ----------------------------------------------------------------------------------------------
+def source_gradient_norms(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor,
+                          tgt_in: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
+    """``‖∂L/∂x_j‖`` for every source position j: the gradient of the loss with respect to the
+    embedding of each source token, averaged over the batch.
+
+    Uses a forward hook on ``model.encoder.embedding`` (no change to the model). All sources must
+    have the same length (so that position j is the same distance from the end in every row).
+
+    Returns:
+        ``(S,)`` on the CPU: the mean over the batch of the L2 norm of ``∂L/∂(E x_j)``.
+    """
+    if int(src_lengths.min()) != src.shape[1] or int(src_lengths.max()) != src.shape[1]:
+        raise ValueError("source_gradient_norms needs unpadded sources of one length")
+    captured = []
+
+    def hook(module, inputs, output):
+        output.retain_grad()
+        captured.append(output)
+
+    handle = model.encoder.embedding.register_forward_hook(hook)
+    was_training = model.training
+    try:
+        model.eval()
+        model.zero_grad(set_to_none=True)
+        logits, _ = model(src, src_lengths, tgt_in)
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(),
+                                           ignore_index=model.pad_id)
+        loss.backward()
+    finally:
+        handle.remove()
+        model.train(was_training)
+    grad = captured[0].grad  # (B, S, E)
+    model.zero_grad(set_to_none=True)
+    return grad.norm(dim=-1).mean(0).detach().cpu()
+
+
+# ----------------------------------------------------------------------------------------------
+# Sequential computation: T dependent steps against one matrix product
+# ----------------------------------------------------------------------------------------------
+def _best_time(fn, repeats: int, device: torch.device) -> float:
+    """The fastest of ``repeats`` runs of ``fn`` (after one warm-up), in seconds."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def time_recurrence_vs_matmul(lengths: Sequence[int], hidden_size: int = 128, batch_size: int = 1,
+                              cell: str = "gru", repeats: int = 5,
+                              device: torch.device | str = "cpu") -> dict[str, list[float]]:
+    """Time one recurrent pass over ``T`` steps against one matrix product over all ``T`` positions.
+
+    The recurrence ``h_t = f(h_{t-1}, x_t)`` is a chain of ``T`` dependent steps: step ``t``
+    cannot start before step ``t - 1`` ends. The product ``X W`` with ``X (B, T, H)`` and ``W``
+    the size of the recurrent weights ``(H, gates·H)`` handles every position at once: it does the
+    recurrent matrix work of all ``T`` steps, but with no step waiting for another.
+
+    Args:
+        lengths: the sequence lengths ``T`` to time.
+        hidden_size: ``H``, the input and state size.
+        batch_size: sequences per pass (1: one sentence, as when translating it).
+        cell: ``"gru"``, ``"lstm"`` or ``"rnn"`` (``torch.nn``'s fused implementations).
+        repeats: runs per measurement; the fastest counts (the least disturbed by other work).
+        device: where to run (CUDA is synchronised before reading the clock).
+
+    Returns:
+        ``{"lengths": [...], "recurrence": [seconds...], "matmul": [seconds...]}``.
+        Random numbers come from a private generator: the caller's random state is untouched.
+    """
+    _check_cell(cell)
+    device = torch.device(device)
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        rnn = CELLS[cell](hidden_size, hidden_size, batch_first=True).to(device).eval()
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(hidden_size, gates * hidden_size, generator=g).to(device)
+    result: dict[str, list[float]] = {"lengths": list(lengths), "recurrence": [], "matmul": []}
+    with torch.no_grad():
+        for T in lengths:
+            x = torch.randn(batch_size, T, hidden_size, generator=g).to(device)
+            result["recurrence"].append(_best_time(lambda: rnn(x), repeats, device))
+            result["matmul"].append(_best_time(lambda: x @ weight, repeats, device))  # (B, T, gates·H)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 1's length experiment, shared verbatim with chapter 4
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LengthExperiment:
+    """Everything that defines the accuracy-versus-length experiment.
+
+    Chapter 1 trains a plain encoder–decoder with it; chapter 4 trains an attention decoder on the
+    very same data (same task, lengths, sizes and seeds) and draws the same plot.
+
+    Reversing strings of 4–40 symbols: a plain GRU encoder–decoder with 96 units gets the
+    shortest ones right and none of the longer ones; an attention decoder gets them all right.
+    Lengths stop at 40 because the plain model has long collapsed by then (exact match is zero
+    from about 16 symbols on), while an attention decoder's cost on a CPU grows with the square
+    of the length. Training lengths are uniform (``length_distribution``; ``"equal_tokens"``
+    helps the plain model on short sources but starves an attention decoder of long ones).
+    """
+
+    task: str = "reverse"
+    n_symbols: int = 10
+    min_len: int = 4
+    max_len: int = 40
+    n_train: int = 20_000
+    length_distribution: str = "uniform"
+    train_seed: int = 1
+    test_lengths: tuple[int, ...] = tuple(range(4, 41, 2))
+    n_test_per_length: int = 100
+    test_seed: int = 2
+    emb_dim: int = 32
+    hidden_size: int = 96
+    batch_size: int = 64
+    steps: int = 800
+    lr: float = 5e-3  # Adam's, decayed to 0 along a cosine over the steps
+    model_seed: int = 0
+
+    def data(self) -> tuple[list, list, Vocab]:
+        """``(train_pairs, test_pairs, vocab)``. Test pairs come ``n_test_per_length`` per test
+        length, in the order of ``test_lengths``; the test seed differs from the training seed."""
+        train, vocab = make_sequence_task(self.task, self.n_train, self.min_len, self.max_len,
+                                          self.n_symbols, seed=self.train_seed,
+                                          lengths=self.length_distribution)
+        test = []
+        for i, length in enumerate(self.test_lengths):
+            pairs, _ = make_sequence_task(self.task, self.n_test_per_length, length, length,
+                                          self.n_symbols, seed=self.test_seed * 1000 + i)
+            test += pairs
+        return train, test, vocab
+
+    def optimizer(self, model: nn.Module):
+        """``(optimizer, scheduler)``: Adam at ``lr``, decayed to 0 along a cosine over ``steps``
+        (pass both to :func:`utils.training.fit`)."""
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.steps)
+
+
+def length_experiment_config(**overrides) -> LengthExperiment:
+    """The configuration chapters 1 and 4 share; keyword arguments replace fields (for quick
+    variations and tests), e.g. ``length_experiment_config(steps=50)``."""
+    return LengthExperiment(**overrides)
+
+
+def build_plain_model(vocab: Vocab, cfg: LengthExperiment, cell: str = "gru") -> Seq2Seq:
+    """The chapter-1 model for ``cfg``: a unidirectional encoder and a :class:`PlainDecoder`,
+    both with ``cfg.hidden_size`` units of type ``cell``, on the CPU. Its weights come from
+    ``torch.manual_seed(cfg.model_seed)`` inside :func:`torch.random.fork_rng`: the same model
+    every time, and the caller's random state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.model_seed)
+        encoder = Encoder(len(vocab), cfg.emb_dim, cfg.hidden_size, cell=cell, pad_id=vocab.pad_id)
+        decoder = PlainDecoder(len(vocab), cfg.emb_dim, cfg.hidden_size, encoder.output_size,
+                               cell=cell, pad_id=vocab.pad_id)
+    return Seq2Seq(encoder, decoder, vocab.sos_id, vocab.eos_id, vocab.pad_id)

@@ -1,0 +1,304 @@
+"""Self-attention with queries, keys and values: multi-head attention, masks, the encoder.
+
+Shapes (batch first, always)::
+
+    query (B, T_q, E)   key (B, T_k, kdim)   value (B, T_k, vdim)   output (B, T_q, E)
+    per-head tensors (B, H, T, d) with d = E / H;  weights (B, H, T_q, T_k) or averaged (B, T_q, T_k)
+
+**Masks.** Every boolean mask here means **True = may attend**, the course's convention and that
+of :func:`torch.nn.functional.scaled_dot_product_attention`. ``torch.nn.MultiheadAttention``
+uses the opposite one for booleans (True = *ignore*), so to give it one of our masks, pass
+``~mask``. Float masks mean the same everywhere: they are added to the scores (``-inf`` blocks).
+``key_padding_mask`` is ``(B, T_k)`` (True = a real token); ``attn_mask`` is ``(T_q, T_k)``,
+``(B*H, T_q, T_k)`` as in PyTorch, or anything broadcastable to ``(B, H, T_q, T_k)``.
+A query that may attend to no key at all gets zero weights and a zero context, never NaN
+(``nn.MultiheadAttention`` returns NaN there).
+
+Two paths compute the same thing: the readable one goes through
+:func:`utils.attention.scaled_dot_product_attention` and returns the weights; the fast one calls
+``F.scaled_dot_product_attention`` and is used when the weights are not needed.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from utils.attention import scaled_dot_product_attention
+
+__all__ = [
+    "causal_mask", "padding_mask", "split_heads", "merge_heads", "MultiHeadAttention",
+    "TransformerEncoderBlock", "TransformerEncoder",
+]
+
+
+def causal_mask(T_q: int, T_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """``(T_q, T_k)`` bool, True where key ``j <= t``: query ``t`` may see positions ``0..t`` only."""
+    T_k = T_q if T_k is None else T_k
+    return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril()
+
+
+def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+    """``(B, T)`` bool from ``lengths (B,)``: True on the first ``lengths[b]`` (real) positions."""
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1:
+        raise ValueError(f"lengths must be 1-D (B,), got shape {tuple(lengths.shape)}")
+    T = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(T, device=lengths.device) < lengths.unsqueeze(1)  # (1, T) < (B, 1) -> (B, T)
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """``(B, T, H*d) -> (B, H, T, d)``: each head gets its own slice of the features."""
+    if x.dim() != 3 or x.shape[-1] % num_heads:
+        raise ValueError(f"x must be (B, T, E) with E divisible by num_heads={num_heads}, got {tuple(x.shape)}")
+    B, T, E = x.shape
+    return x.view(B, T, num_heads, E // num_heads).transpose(1, 2)  # (B, T, H, d) -> (B, H, T, d)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """``(B, H, T, d) -> (B, T, H*d)``: the heads' outputs side by side (the inverse of split)."""
+    if x.dim() != 4:
+        raise ValueError(f"x must be (B, H, T, d), got shape {tuple(x.shape)}")
+    B, H, T, d = x.shape
+    return x.transpose(1, 2).reshape(B, T, H * d)  # (B, H, T, d) -> (B, T, H, d) -> (B, T, H*d)
+
+
+class MultiHeadAttention(nn.Module):
+    """``MultiHead(Q, K, V) = Concat(head_1..head_H) W^O``, ``head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)``.
+
+    Vaswani et al. (2017). The ``H`` per-head projections are stored side by side in one
+    ``nn.Linear`` each for queries, keys and values, which is what ``split_heads`` relies on.
+
+    Args:
+        embed_dim: ``E``, the size of queries and of the output.
+        num_heads: ``H``; ``E`` must be divisible by it (``d = E / H``).
+        dropout: dropout on the attention weights, in training mode only.
+        bias: biases in the four projections.
+        kdim, vdim: the sizes of keys and values (default ``E``), for cross-attention.
+        batch_first: must be True (the course is batch first); kept for PyTorch's signature.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 kdim: int | None = None, vdim: int | None = None, batch_first: bool = True) -> None:
+        super().__init__()
+        if not batch_first:
+            raise ValueError("batch_first must be True: inputs are (B, T, E) throughout the course")
+        if num_heads < 1 or embed_dim % num_heads:
+            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
+        self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
+        self.kdim, self.vdim, self.dropout, self.batch_first = kdim or embed_dim, vdim or embed_dim, dropout, True
+        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)  # W^Q of every head, side by side
+        self.k_proj = nn.Linear(self.kdim, embed_dim, bias=bias)  # W^K
+        self.v_proj = nn.Linear(self.vdim, embed_dim, bias=bias)  # W^V
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)  # W^O
+        self.fast_path = True  # set False to always take the readable path
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
+                key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
+                attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
+                is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attend from ``query (B, T_q, E)`` to ``key (B, T_k, kdim)`` / ``value (B, T_k, vdim)``.
+
+        ``key`` and ``value`` default to ``query`` (self-attention). Masks: see the module
+        docstring (bool True = may attend). ``is_causal`` builds the causal mask itself (PyTorch's
+        module only takes it as a hint next to an ``attn_mask``); given both, they are combined.
+
+        Returns:
+            ``(output (B, T_q, E), weights)``: weights ``(B, T_q, T_k)`` averaged over heads, or
+            ``(B, H, T_q, T_k)`` if not ``average_attn_weights``; None if not ``need_weights``.
+        """
+        key = query if key is None else key
+        value = key if value is None else value
+        self._check_inputs(query, key, value)
+        B, T_q, _ = query.shape
+        T_k = key.shape[1]
+        mask = self._merge_masks(key_padding_mask, attn_mask, B, T_q, T_k, query)
+        q = split_heads(self.q_proj(query), self.num_heads)  # (B, T_q, E) -> (B, H, T_q, d)
+        k = split_heads(self.k_proj(key), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
+        v = split_heads(self.v_proj(value), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
+        p = self.dropout if self.training else 0.0
+        readable = need_weights or not self.fast_path
+        if is_causal and (readable or mask is not None):  # fold the causal mask into the others
+            causal = causal_mask(T_q, T_k, query.device)  # (T_q, T_k), True = may attend
+            if mask is None or mask.dtype == torch.bool:
+                mask = causal if mask is None else mask & causal
+            else:
+                mask = mask.masked_fill(~causal, float("-inf"))
+            is_causal = False
+        weights = None
+        if readable:  # softmax(Q Kᵀ / √d) V, spelled out, weights kept
+            context, weights = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        else:  # PyTorch's fused kernels: the same numbers, no weights
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal)
+            if mask is not None:  # keep the promise: a query with no key left gets zeros
+                allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
+                context = context.masked_fill(~allowed.any(-1, keepdim=True), 0.0)
+        output = self.out_proj(merge_heads(context))  # (B, H, T_q, d) -> (B, T_q, E) -> W^O
+        if weights is not None and average_attn_weights:
+            weights = weights.mean(dim=1)  # (B, H, T_q, T_k) -> (B, T_q, T_k)
+        return output, (weights if need_weights else None)
+
+    def _check_inputs(self, query, key, value) -> None:
+        for name, t, size in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
+            if t.dim() != 3 or t.shape[-1] != size:
+                raise ValueError(f"{name} must be (B, T, {size}), got shape {tuple(t.shape)}")
+        if not query.shape[0] == key.shape[0] == value.shape[0] or key.shape[1] != value.shape[1]:
+            raise ValueError(f"query {tuple(query.shape)}, key {tuple(key.shape)} and value "
+                             f"{tuple(value.shape)} must share B, and key and value T_k")
+
+    def _merge_masks(self, key_padding_mask, attn_mask, B, T_q, T_k, ref) -> torch.Tensor | None:
+        """One mask broadcastable to ``(B, H, T_q, T_k)``: bool (True = may attend) or float (added)."""
+        masks = []
+        if attn_mask is not None:
+            if attn_mask.dim() == 2 and attn_mask.shape == (T_q, T_k):
+                attn_mask = attn_mask.view(1, 1, T_q, T_k)
+            elif attn_mask.dim() == 3 and attn_mask.shape == (B * self.num_heads, T_q, T_k):
+                attn_mask = attn_mask.view(B, self.num_heads, T_q, T_k)  # PyTorch's (B*H, T_q, T_k)
+            else:
+                try:
+                    torch.broadcast_to(attn_mask, (B, self.num_heads, T_q, T_k))
+                except RuntimeError:
+                    raise ValueError(f"attn_mask has shape {tuple(attn_mask.shape)}; expected ({T_q}, {T_k}), "
+                                     f"({B * self.num_heads}, {T_q}, {T_k}) or broadcastable to "
+                                     f"({B}, {self.num_heads}, {T_q}, {T_k})") from None
+            masks.append(attn_mask)
+        if key_padding_mask is not None:
+            if key_padding_mask.shape != (B, T_k):
+                raise ValueError(f"key_padding_mask must be (B, T_k) = ({B}, {T_k}), "
+                                 f"got {tuple(key_padding_mask.shape)}")
+            masks.append(key_padding_mask.view(B, 1, 1, T_k))  # (B, T_k) -> (B, 1, 1, T_k)
+        if not masks:
+            return None
+        if all(m.dtype == torch.bool for m in masks):
+            return masks[0] if len(masks) == 1 else masks[0] & masks[1]
+        zero = torch.zeros((), dtype=ref.dtype, device=ref.device)
+        as_float = [torch.where(m, zero, float("-inf")) if m.dtype == torch.bool else m.to(ref.dtype) for m in masks]
+        return as_float[0] if len(as_float) == 1 else as_float[0] + as_float[1]
+
+    # -- copying weights to and from PyTorch's module ------------------------------------------
+    @classmethod
+    def from_torch(cls, module: nn.MultiheadAttention) -> "MultiHeadAttention":
+        """A new ``MultiHeadAttention`` with ``module``'s sizes and weights (same device, dtype)."""
+        ours = cls(module.embed_dim, module.num_heads, module.dropout, bias=module.in_proj_bias is not None,
+                   kdim=module.kdim, vdim=module.vdim)
+        ref = module.out_proj.weight
+        return ours.to(device=ref.device, dtype=ref.dtype).load_from_torch(module)
+
+    @torch.no_grad()
+    def load_from_torch(self, module: nn.MultiheadAttention) -> "MultiHeadAttention":
+        """Copy ``module``'s weights into this one (sizes must agree). Returns ``self``.
+
+        PyTorch keeps ``W^Q, W^K, W^V`` stacked in ``in_proj_weight (3E, E)`` when
+        ``kdim == vdim == E``, and in ``q_proj_weight``, ``k_proj_weight``, ``v_proj_weight``
+        otherwise. Its ``batch_first`` setting does not change the weights.
+        """
+        if module.bias_k is not None or module.add_zero_attn:
+            raise ValueError("add_bias_kv and add_zero_attn have no counterpart here")
+        mine = (self.embed_dim, self.num_heads, self.kdim, self.vdim, self.q_proj.bias is not None)
+        theirs = (module.embed_dim, module.num_heads, module.kdim, module.vdim, module.in_proj_bias is not None)
+        if mine != theirs:
+            raise ValueError(f"(embed_dim, num_heads, kdim, vdim, bias) differ: ours {mine}, module's {theirs}")
+        if module._qkv_same_embed_dim:
+            w_q, w_k, w_v = module.in_proj_weight.chunk(3)  # (3E, E) -> 3 x (E, E)
+        else:
+            w_q, w_k, w_v = module.q_proj_weight, module.k_proj_weight, module.v_proj_weight
+        for proj, w in ((self.q_proj, w_q), (self.k_proj, w_k), (self.v_proj, w_v)):
+            proj.weight.copy_(w)
+        if module.in_proj_bias is not None:
+            for proj, b in zip((self.q_proj, self.k_proj, self.v_proj), module.in_proj_bias.chunk(3)):
+                proj.bias.copy_(b)
+        self.out_proj.load_state_dict(module.out_proj.state_dict())
+        return self
+
+    @torch.no_grad()
+    def to_torch(self) -> nn.MultiheadAttention:
+        """An ``nn.MultiheadAttention(batch_first=True)`` with this module's weights."""
+        w = self.out_proj.weight
+        module = nn.MultiheadAttention(self.embed_dim, self.num_heads, self.dropout, bias=self.q_proj.bias is not None,
+                                       kdim=self.kdim, vdim=self.vdim, batch_first=True, device=w.device, dtype=w.dtype)
+        weights = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight)
+        if module._qkv_same_embed_dim:
+            module.in_proj_weight.copy_(torch.cat(weights))
+        else:
+            for name, wt in zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), weights):
+                getattr(module, name).copy_(wt)
+        if module.in_proj_bias is not None:
+            module.in_proj_bias.copy_(torch.cat((self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)))
+        module.out_proj.load_state_dict(self.out_proj.state_dict())
+        return module
+
+
+# ----------------------------------------------------------------------------------------------
+# The encoder: attention, feed-forward, residuals, layer norm
+# ----------------------------------------------------------------------------------------------
+class TransformerEncoderBlock(nn.Module):
+    """One encoder layer (Vaswani et al. 2017), with names that mirror ``nn.TransformerEncoderLayer``.
+
+    Post-norm (the paper's): ``x = LN(x + MHA(x)); x = LN(x + FFN(x))``. Pre-norm
+    (``norm_first=True``, common in later models): ``x = x + MHA(LN(x)); x = x + FFN(LN(x))``.
+    ``FFN(x) = W_2 relu(W_1 x + b_1) + b_2``. Residuals: He et al. (2016); layer norm: Ba et al. (2016).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
+                 norm_first: bool = False, layer_norm_eps: float = 1e-5) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
+        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.dropout, self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout), nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None, is_causal: bool = False,
+                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x (B, T, d_model)`` -> ``(x (B, T, d_model), weights (B, H, T, T) or None)``."""
+        def attend(h):
+            out, w = self.self_attn(h, h, h, key_padding_mask, need_weights, attn_mask,
+                                    average_attn_weights=False, is_causal=is_causal)
+            return self.dropout1(out), w
+
+        def feed_forward(h):
+            return self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(h)))))
+
+        if self.norm_first:
+            a, weights = attend(self.norm1(x))
+            x = x + a
+            x = x + feed_forward(self.norm2(x))
+        else:
+            a, weights = attend(x)
+            x = self.norm1(x + a)
+            x = self.norm2(x + feed_forward(x))
+        return x, weights
+
+    @torch.no_grad()
+    def load_from_torch(self, layer: nn.TransformerEncoderLayer) -> "TransformerEncoderBlock":
+        """Copy a ReLU ``nn.TransformerEncoderLayer``'s weights (same sizes and ``norm_first``)."""
+        if layer.norm_first != self.norm_first:
+            raise ValueError(f"norm_first differs: ours {self.norm_first}, layer's {layer.norm_first}")
+        self.self_attn.load_from_torch(layer.self_attn)
+        for name in ("linear1", "linear2", "norm1", "norm2"):
+            getattr(self, name).load_state_dict(getattr(layer, name).state_dict())
+        return self
+
+
+class TransformerEncoder(nn.Module):
+    """A stack of ``num_layers`` :class:`TransformerEncoderBlock`, plus a final LayerNorm if pre-norm."""
+
+    def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
+                 norm_first: bool = False) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TransformerEncoderBlock(d_model, num_heads, d_ff, dropout, norm_first) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
+
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None, is_causal: bool = False,
+                need_weights: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """``x (B, T, d_model)`` -> ``(x, [weights (B, H, T, T) per layer] or None)``."""
+        all_weights = []
+        for layer in self.layers:
+            x, w = layer(x, key_padding_mask, attn_mask, is_causal, need_weights)
+            all_weights.append(w)
+        return self.norm(x), (all_weights if need_weights else None)
