@@ -230,3 +230,17 @@ def test_core_never_raises_on_odd_exceptions():
 
     result = run_check("w", weird, [Case("one", (1,), expected=1)], verbose=False)
     assert not result and "raised KeyError" in result.message
+
+
+def test_core_compares_modules_by_their_weights_not_identity():
+    layer = torch.nn.Linear(2, 1)
+    case = [Case("a module argument", (layer, torch.ones(1, 2)), expected=layer(torch.ones(1, 2)).detach())]
+    assert run_check("reads", lambda m, x: m(x), case, verbose=False).passed
+
+    def mutates(m, x):
+        with torch.no_grad():
+            m.weight.add_(1.0)
+        return layer(x).detach()
+
+    result = run_check("writes", mutates, case, verbose=False)
+    assert not result and "in place" in result.message

@@ -178,6 +178,11 @@ def _changed(before: Any, after: Any) -> bool:
         return not np.array_equal(before, after, equal_nan=True)
     if isinstance(before, (tuple, list)):
         return len(before) != len(after) or any(_changed(b, a) for b, a in zip(before, after))
+    if isinstance(before, torch.nn.Module):  # a model: compare its parameters and buffers
+        b, a = before.state_dict(), after.state_dict()
+        return b.keys() != a.keys() or any(_changed(b[k], a[k]) for k in b)
+    if type(before).__eq__ is object.__eq__:  # no value equality: == would compare identity
+        return False
     try:
         return bool(before != after)
     except Exception:  # objects without a usable ==: assume unchanged

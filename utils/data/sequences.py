@@ -106,7 +106,11 @@ def collate(pairs: Sequence[tuple[Sequence[str], Sequence[str]]], src_vocab: Voc
 
 def iterate_batches(pairs: Sequence, src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int,
                     shuffle: bool = True, seed: int = 0) -> Iterator[Batch]:
-    """Yield batches over ``pairs`` once (reshuffled with ``seed`` + pass number when cycled)."""
+    """Yield batches over ``pairs`` once, in an order shuffled with ``seed``.
+
+    This is a generator: it is spent after one pass, so :func:`utils.training.fit` cannot cycle
+    it. For training over several passes use :class:`BucketBatches`, which reshuffles each pass.
+    """
     order = list(range(len(pairs)))
     if shuffle:
         random.Random(seed).shuffle(order)
