@@ -6,3 +6,4 @@ One module per kind of data; everything is re-exported here, so ``from utils.dat
 from utils.data.sequences import *  # noqa: F401,F403  vocabularies, copy/reverse/sort, batching
 from utils.data.text import *  # noqa: F401,F403  a synthetic text-classification task
 from utils.data.dates import *  # noqa: F401,F403  date normalisation to ISO, with field spans
+from utils.data.digits import *  # noqa: F401,F403  canvases of handwritten digits (chapter 3)

@@ -1,0 +1,140 @@
+"""Checkers for chapter 3 (soft and hard attention over image regions).
+
+Each takes the learner's function, prints a one-line verdict and returns a
+:class:`~utils.checks.core.CheckResult`. Inputs come from fixed generators; the check of a
+sampled glimpse seeds PyTorch inside ``torch.random.fork_rng``, so its verdict is the same on
+every run and the notebook's own random numbers are left untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from utils.checks.core import Case, CheckResult, run_check
+from utils.glimpse import reinforce_loss, soft_glimpse
+
+__all__ = ["check_soft_glimpse", "check_hard_glimpse", "check_reinforce_surrogate",
+           "CHI2_CRITICAL"]
+
+# 0.999 quantiles of chi-square with k - 1 degrees of freedom, for k = 2 … 6 regions
+CHI2_CRITICAL = {1: 10.83, 2: 13.82, 3: 16.27, 4: 18.47, 5: 20.52}
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def check_soft_glimpse(fn: Callable, verbose: bool = True) -> CheckResult:
+    """Check ``fn(features (B, L, D), weights (B, L)) -> glimpse (B, D)``, ``z = Σ_i s_i y_i``."""
+    g = _gen(0)
+    one_hot = torch.zeros(2, 4)
+    one_hot[0, 1] = one_hot[1, 3] = 1.0
+    cases = [
+        Case("one image, three regions, by hand",
+             (torch.tensor([[[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]]]), torch.tensor([[0.5, 0.25, 0.25]])),
+             expected=torch.tensor([[1.5, 1.5]])),
+        Case("all the weight on one region (the glimpse is that region)",
+             (torch.randn(2, 4, 3, generator=g), one_hot)),
+        Case("a batch of 3 images, 6 regions, 5 features",
+             (torch.randn(3, 6, 5, generator=g), torch.softmax(torch.randn(3, 6, generator=g), -1))),
+        Case("one region only", (torch.randn(2, 1, 4, generator=g), torch.ones(2, 1))),
+    ]
+    return run_check("soft_glimpse", fn, cases, reference=soft_glimpse, verbose=verbose)
+
+
+def _sampling_problem(fn: Callable) -> str | None:
+    """Sample many glimpses from known probabilities and test the frequencies (chi-square)."""
+    probs = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    n, L = 4000, len(probs)
+    # region i's vector is (i, -i): the glimpse tells which region was taken
+    features = torch.stack([torch.arange(L, dtype=torch.float), -torch.arange(L, dtype=torch.float)],
+                           dim=1).expand(n, L, 2).clone()
+    weights = probs.expand(n, L).clone()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        glimpse, index = fn(features, weights)
+        _, index_again = fn(features, weights)
+    if not isinstance(index, torch.Tensor) or index.shape != (n,):
+        shape = tuple(index.shape) if isinstance(index, torch.Tensor) else type(index).__name__
+        return f"index should have shape ({n},) for {n} images but has {shape}"
+    index = index.long()
+    if index.min() < 0 or index.max() >= L:
+        return f"index holds {int(index.min())}..{int(index.max())} but there are only {L} regions"
+    if not isinstance(glimpse, torch.Tensor) or glimpse.shape != (n, 2):
+        return "glimpse should have shape (B, D), one region vector per image"
+    if not torch.equal(glimpse, features[torch.arange(n), index]):
+        return "the glimpse is not the vector of the region in index: use z = y_i for the sampled i"
+    counts = torch.bincount(index, minlength=L).double()
+    expected = n * probs.double()
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    if chi2 > CHI2_CRITICAL[L - 1]:
+        seen = ", ".join(f"{c / n:.0%}" for c in counts.tolist())
+        want = ", ".join(f"{p:.0%}" for p in probs.tolist())
+        return (f"the regions picked do not follow the weights: over {n} draws they were "
+                f"taken {seen} of the time, expected about {want}")
+    if torch.equal(index, index_again.long()):
+        return "two calls picked exactly the same regions: is the choice random?"
+    return None
+
+
+def check_hard_glimpse(fn: Callable, verbose: bool = True) -> CheckResult:
+    """Check ``fn(features (B, L, D), weights (B, L)) -> (glimpse (B, D), index (B,))``.
+
+    ``index`` must be drawn from ``Categorical(weights)`` row by row and ``glimpse`` must be
+    the vector of that region. Certain cases (one-hot weights) are compared exactly; then a
+    chi-square test on 4,000 draws checks the frequencies.
+    """
+    g = _gen(1)
+    features = torch.randn(3, 5, 4, generator=g)
+    one_hot = torch.zeros(3, 5)
+    one_hot[0, 2] = one_hot[1, 0] = one_hot[2, 4] = 1.0
+    cases = [
+        Case("weights all on one region (no randomness left)", (features, one_hot),
+             expected=(features[torch.arange(3), torch.tensor([2, 0, 4])], torch.tensor([2, 0, 4]))),
+        Case("one region only", (features[:, :1], torch.ones(3, 1)),
+             expected=(features[:, 0], torch.zeros(3, dtype=torch.long))),
+    ]
+    with torch.random.fork_rng(devices=[]):  # the learner's draws leave the notebook's alone
+        torch.manual_seed(0)
+        return run_check("hard_glimpse", fn, cases, verbose=verbose, extra=_sampling_problem)
+
+
+def _gradient_problem(fn: Callable) -> str | None:
+    """The gradient must be -(r - b)/N for log π and nothing for the reward or the baseline."""
+    g = _gen(3)
+    log_prob = (-torch.rand(4, 3, generator=g) * 2).requires_grad_(True)
+    reward = (-torch.rand(4, 3, generator=g) * 3).requires_grad_(True)
+    baseline = torch.tensor([-1.0, -1.5, -0.5], requires_grad=True)
+    loss = fn(log_prob, reward, baseline)
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        return "the loss should be a single number (a 0-dimensional tensor): take the mean"
+    if not loss.requires_grad:
+        return "the loss has no gradient: build it from log_prob with torch operations"
+    loss.backward()
+    if reward.grad is not None and reward.grad.abs().sum() > 0:
+        return "gradient flows into the reward: treat r - b as a constant (.detach() it)"
+    if baseline.grad is not None and baseline.grad.abs().sum() > 0:
+        return "gradient flows into the baseline: treat r - b as a constant (.detach() it)"
+    expected = -(reward - baseline).detach() / reward.numel()
+    if log_prob.grad is None or not torch.allclose(log_prob.grad, expected, atol=1e-6):
+        return "the gradient with respect to log_prob should be -(r - b) / N"
+    return None
+
+
+def check_reinforce_surrogate(fn: Callable, verbose: bool = True) -> CheckResult:
+    """Check ``fn(log_prob, reward, baseline) -> loss``, ``loss = -mean[(r - b) · log π]``."""
+    g = _gen(2)
+    lp, r = -torch.rand(8, 3, generator=g) * 2, -torch.rand(8, 3, generator=g) * 3
+    cases = [
+        Case("three actions, no baseline (b = 0)",
+             (torch.tensor([-0.5, -1.0, -2.0]), torch.tensor([1.0, 2.0, -1.0]), 0.0),
+             expected=torch.tensor(-(-0.5 - 2.0 + 2.0) / 3)),
+        Case("a number as baseline", (torch.tensor([-0.5, -1.0, -2.0]),
+                                      torch.tensor([1.0, 2.0, -1.0]), 0.5)),
+        Case("a batch of captions, one baseline per step (B, T) and (T,)",
+             (lp, r, torch.tensor([-1.0, -1.5, -0.5]))),
+    ]
+    return run_check("reinforce_surrogate", fn, cases, reference=reinforce_loss, verbose=verbose,
+                     extra=_gradient_problem)
