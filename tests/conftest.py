@@ -2,8 +2,21 @@
 
 import os
 
+import pytest
+
 # Kernels started by nbval inherit this: no progress bars, so stored outputs are reproducible.
 os.environ.setdefault("COURSE_PROGRESS", "0")
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train faster on one thread, and a busy machine does not slow them down."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -211,6 +211,11 @@ def test_build_bahdanau_model_is_seeded_and_bidirectional():
     assert isinstance(a, Seq2Seq) and isinstance(a.encoder, Encoder)
     pa, pb, pc = (torch.cat([p.flatten() for p in m.parameters()]) for m in (a, b, c))
     assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    small_model(seed=5)
+    assert torch.equal(torch.rand(3), expected)  # the caller's random state is untouched
 
 
 def test_a_tiny_model_learns_to_reverse():

@@ -105,6 +105,13 @@ def attend_tiny_not_zero(scores, annotations, src_lengths):
     return context, weights + padded * 1e-12  # close, but padding is not exactly zero
 
 
+def attend_log_offset(scores, annotations, src_lengths):
+    S = scores.shape[1]
+    mask = (torch.arange(S).unsqueeze(0) < src_lengths.unsqueeze(1)).float()
+    weights = torch.softmax(scores + torch.log(mask + 1e-9), -1)  # padding keeps ~1e-9
+    return torch.einsum("bs,bsd->bd", weights, annotations), weights
+
+
 def attend_overflows(scores, annotations, src_lengths):
     S = scores.shape[1]
     mask = torch.arange(S).unsqueeze(0) < src_lengths.unsqueeze(1)
@@ -140,6 +147,7 @@ def test_attend_source_accepts_reference_and_alternative():
     (attend_off_by_one, "differs"),
     (attend_zero_after_softmax, "differs"),
     (attend_tiny_not_zero, "exactly 0"),
+    (attend_log_offset, "differs"),  # -20.7 does not hide padding whose scores are large
     (attend_overflows, "NaN"),
     (attend_swapped_outputs, "shape"),
     (attend_mutates, "in place"),

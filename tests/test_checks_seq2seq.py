@@ -14,12 +14,7 @@ from utils.checks.seq2seq import (
 from utils.training import sequence_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def verdict(check, fn):

@@ -6,6 +6,7 @@ that every exercise has its solution cell, its graded check cell and hidden test
 book's table of contents and the README list every chapter.
 """
 
+import fnmatch
 import re
 from pathlib import Path
 
@@ -107,9 +108,28 @@ def test_generated_workbook_strips_only_what_it_should():
     assert changed == marked
 
 
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
+def toc_files(text: str | None = None) -> list[str]:
+    """The documents the table of contents lists, its glob entries expanded over the notebooks."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text() if text is None else text)
+    notebooks = sorted(str(p.relative_to(ROOT).with_suffix("")) for p in SOLUTION_PATHS + CHAPTER_PATHS)
+    files = []
+    for part in toc["parts"]:
+        for entry in part["chapters"]:
+            if "glob" in entry:
+                files += [n for n in notebooks if fnmatch.fnmatch(n, entry["glob"])]
+            else:
+                files.append(entry["file"])
+    return files
+
+
+def test_the_solutions_appendix_is_one_line_of_the_toc():
+    lines = (ROOT / "_toc.yml").read_text().splitlines(keepends=True)
+    appendix = [i for i, line in enumerate(lines) if "solutions/" in line and not line.lstrip().startswith("#")]
+    assert len(appendix) == 1, "the solutions appendix should be one line, so that deleting it removes it"
+    without = "".join(lines[:appendix[0]] + lines[appendix[0] + 1:])
+    files = toc_files(without)
+    assert not [f for f in files if f.startswith("solutions/")]
+    assert [f for f in files if f.startswith("chapters/")] == [f for f in toc_files() if f.startswith("chapters/")]
 
 
 def test_every_chapter_is_in_the_book_and_the_readme():

@@ -16,13 +16,7 @@ from utils.training import evaluate_seq2seq, fit, seq2seq_step
 V = 9  # vocabulary size used by the small models below
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train faster on one thread (and a busy machine does not slow them down)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def small_model(cell="gru", bidirectional=False, feed_context=True, seed=0, hidden=8):

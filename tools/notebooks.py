@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 from pathlib import Path
 
@@ -181,6 +182,10 @@ def sync_problems() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # stored outputs never hold progress bars or PYTHONHASHSEED-dependent orders, however the
+    # script is called (the Makefile exports the same two)
+    os.environ.setdefault("COURSE_PROGRESS", "0")
+    os.environ.setdefault("PYTHONHASHSEED", "0")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("execute", help="execute notebooks in place, then clean them")

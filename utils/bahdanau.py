@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from utils.attention import AdditiveScore, attend
+from utils.seq2seq import Encoder, Seq2Seq
 
 __all__ = ["AdditiveAttention", "BahdanauState", "BahdanauDecoder", "build_bahdanau_model",
            "alignment_accuracy", "DecodeTrace", "decode_trace"]
@@ -181,17 +182,17 @@ class BahdanauDecoder(nn.Module):
 
 def build_bahdanau_model(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_size: int,
                          attention_size: int | None = None, seed: int = 0, sos_id: int = 1,
-                         eos_id: int = 2, pad_id: int = 0):
+                         eos_id: int = 2, pad_id: int = 0) -> Seq2Seq:
     """A bidirectional GRU encoder (``hidden_size`` per direction) and a :class:`BahdanauDecoder`
-    (state ``hidden_size``) joined by :class:`utils.seq2seq.Seq2Seq`, initialised from
-    ``torch.manual_seed(seed)``."""
-    from utils.seq2seq import Encoder, Seq2Seq  # noqa: PLC0415  (keeps this module importable alone)
-
-    torch.manual_seed(seed)
-    encoder = Encoder(src_vocab_size, emb_dim, hidden_size, cell="gru", bidirectional=True,
-                      pad_id=pad_id)
-    decoder = BahdanauDecoder(tgt_vocab_size, emb_dim, hidden_size, encoder.output_size,
-                              attention_size, pad_id=pad_id)
+    (state ``hidden_size``) joined by :class:`utils.seq2seq.Seq2Seq`, on the CPU. Its weights
+    come from ``torch.manual_seed(seed)`` inside :func:`torch.random.fork_rng`: the same model
+    every time, and the caller's random state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        encoder = Encoder(src_vocab_size, emb_dim, hidden_size, cell="gru", bidirectional=True,
+                          pad_id=pad_id)
+        decoder = BahdanauDecoder(tgt_vocab_size, emb_dim, hidden_size, encoder.output_size,
+                                  attention_size, pad_id=pad_id)
     return Seq2Seq(encoder, decoder, sos_id, eos_id, pad_id)
 
 

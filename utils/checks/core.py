@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Case", "CheckResult", "run_check", "NOT_IMPLEMENTED", "compare_outputs"]
+__all__ = ["Case", "CheckResult", "run_check", "NOT_IMPLEMENTED", "compare_outputs", "time_limit"]
 
 NOT_IMPLEMENTED = "not implemented yet — replace `raise NotImplementedError()` with your code"
 
@@ -72,7 +72,7 @@ class _Timeout(Exception):
 
 
 @contextmanager
-def _time_limit(seconds: float):
+def time_limit(seconds: float):
     """Stop code that runs too long (only possible in the main thread, where notebooks run)."""
     usable = (
         seconds
@@ -232,7 +232,7 @@ def run_check(
         args = tuple(_clone(a) for a in case.args)
         kwargs = {k: _clone(v) for k, v in case.kwargs.items()}
         try:
-            with _time_limit(timeout), torch.no_grad():
+            with time_limit(timeout), torch.no_grad():
                 got = candidate(*args, **kwargs)
         except NotImplementedError:
             return finish(False, NOT_IMPLEMENTED, "not-implemented")
@@ -259,7 +259,7 @@ def run_check(
 
     if extra is not None:
         try:
-            with _time_limit(timeout):
+            with time_limit(timeout):
                 problem = extra(candidate)
         except NotImplementedError:
             return finish(False, NOT_IMPLEMENTED, "not-implemented")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 
 from utils.attention import scaled_dot_product_attention
-from utils.checks.core import Case, CheckResult, _time_limit, compare_outputs, run_check
+from utils.checks.core import Case, CheckResult, time_limit, compare_outputs, run_check
 from utils.positional import sinusoidal_positional_encoding
 from utils.transformer import merge_heads, split_heads
 
@@ -31,7 +31,7 @@ def _gen(seed: int) -> torch.Generator:
 def _matches(fn: Callable, args: tuple, wrong: Callable) -> bool:
     """Whether ``fn(*args)`` equals what a known mistake ``wrong(*args)`` gives (never raises)."""
     try:
-        with _time_limit(2.0), torch.no_grad():
+        with time_limit(2.0), torch.no_grad():
             got = fn(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
         return compare_outputs(got, wrong(*args), atol=1e-5, rtol=1e-4) is None
     except BaseException:  # learner code: anything may happen, and it only means "no hint"
@@ -149,7 +149,7 @@ def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: boo
         result.message += " — hint: after transpose, use .reshape (or .contiguous().view)"
     if result:
         try:
-            with _time_limit(5.0), torch.no_grad():
+            with time_limit(5.0), torch.no_grad():
                 back = merge_fn(split_fn(x.clone(), 3))
             problem = compare_outputs(back, x, what="merge_heads(split_heads(x))")
         except BaseException as exc:  # pragma: no cover - both passed their own cases above
