@@ -40,6 +40,22 @@ def test_region_encoder_shape_and_locality():
         enc(torch.rand(16, 36))
 
 
+def test_region_encoder_matrix_products_match_the_convolutions():
+    torch.manual_seed(0)
+    enc = RegionEncoder(GRID, feature_size=8, channels=12)
+    with torch.no_grad():
+        enc.position.normal_()
+    images = torch.rand(3, 1, 16, 36)
+    assert torch.allclose(enc(images), enc.forward_conv(images), atol=1e-5)
+    fast, slow = enc(images).square().sum(), enc.forward_conv(images).square().sum()
+    g_fast = torch.autograd.grad(fast, list(enc.parameters()))
+    g_slow = torch.autograd.grad(slow, list(enc.parameters()))
+    for a, b in zip(g_fast, g_slow):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="grid"):
+        enc.forward_conv(torch.rand(2, 1, 16, 32))
+
+
 def test_region_encoder_positions_tell_regions_apart():
     enc = RegionEncoder(GRID, feature_size=4, channels=4)
     with torch.no_grad():

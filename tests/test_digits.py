@@ -18,6 +18,15 @@ def test_load_digit_images_scaled_and_cached():
     assert load_digit_images()[0] is images  # loaded once
 
 
+def test_load_digit_images_matches_scikit_learn():
+    from sklearn.datasets import load_digits
+
+    images, labels = load_digit_images()
+    digits = load_digits()
+    assert np.array_equal(images, (digits.images / 16.0).astype(np.float32))
+    assert np.array_equal(labels, digits.target)
+
+
 def test_digit_split_disjoint_complete_and_seeded():
     train, test = digit_split(n_test=300, seed=0)
     assert len(test) == 300 and len(train) == 1497

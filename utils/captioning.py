@@ -55,15 +55,34 @@ class RegionEncoder(nn.Module):
         self.mix = nn.Conv2d(channels, feature_size, kernel_size=1)
         self.position = nn.Parameter(torch.zeros(grid[0] * grid[1], feature_size))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``images (B, C, H, W)`` -> ``features (B, L, D)``, regions row by row."""
+    def _check(self, images: torch.Tensor) -> None:
         if images.dim() != 4:
             raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
-        x = F.relu(self.mix(F.relu(self.conv(images))))  # (B, D, rows, cols)
-        if tuple(x.shape[-2:]) != self.grid:
+        grid = tuple((size - self.window) // self.stride + 1 for size in images.shape[-2:])
+        if grid != self.grid:
             raise ValueError(f"images of size {tuple(images.shape[-2:])} give a grid of "
-                             f"{tuple(x.shape[-2:])} regions but this encoder expects {self.grid}")
+                             f"{grid} regions but this encoder expects {self.grid}")
+
+    def forward_conv(self, images: torch.Tensor) -> torch.Tensor:
+        """The readable version of :meth:`forward`: the two convolutions as written."""
+        self._check(images)
+        x = F.relu(self.mix(F.relu(self.conv(images))))  # (B, D, rows, cols)
         return x.flatten(2).transpose(1, 2) + self.position  # (B, D, L) -> (B, L, D)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images (B, C, H, W)`` -> ``features (B, L, D)``, regions row by row.
+
+        The same numbers as :meth:`forward_conv`, computed as matrix products: cut out every
+        window (``unfold``), then apply both layers' weights to each window's pixels. On a CPU
+        its forward and backward pass take about half the time of the convolutions', whose
+        backward pass is slow for such small images.
+        """
+        self._check(images)
+        windows = F.unfold(images, self.window, stride=self.stride)  # (B, C·w·w, L)
+        x = F.relu(F.linear(windows.transpose(1, 2), self.conv.weight.flatten(1),
+                            self.conv.bias))  # (B, L, C·w·w) -> (B, L, channels)
+        x = F.relu(F.linear(x, self.mix.weight.flatten(1), self.mix.bias))  # (B, L, D)
+        return x + self.position
 
 
 class CaptionOutput(NamedTuple):
