@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from utils.device import describe_device, pick_device, seed_everything
+import platform
+
+from utils.device import cpu_fingerprint, describe_device, pick_device, seed_everything
 
 
 def test_pick_device_prefers_cuda_then_mps_then_cpu(capsys):
@@ -47,3 +49,51 @@ def test_seed_everything_makes_every_generator_repeat():
     assert draw() != first
     with pytest.raises(ValueError, match="seed must be an int"):
         seed_everything(1.5)
+
+
+GENOA = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+flags\t\t: fpu sse2 avx avx2 avx512f avx512bw
+
+processor\t: 1
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+"""
+
+
+def test_cpu_fingerprint_names_vendor_family_model_and_vector_width():
+    machine = platform.machine() or "unknown"
+    assert cpu_fingerprint(GENOA) == f"{machine} AuthenticAMD family 25 model 17 avx512"  # first CPU only
+    assert cpu_fingerprint(GENOA.replace(" avx512f avx512bw", "")).endswith("model 17 avx2")
+    assert cpu_fingerprint(GENOA.replace(" avx avx2 avx512f avx512bw", "")).endswith("no-avx2")
+    assert cpu_fingerprint(GENOA.replace("model\t\t: 17", "model\t\t: 1")) != cpu_fingerprint(GENOA)
+    assert cpu_fingerprint("").startswith(machine)          # no /proc/cpuinfo: machine and processor
+    assert cpu_fingerprint() == cpu_fingerprint()            # this machine, read twice
+
+
+def test_training_digits_are_compared_only_on_the_cpu_that_made_them(monkeypatch, tmp_path):
+    import conftest as root  # the repository's root conftest.py
+
+    monkeypatch.delenv("COURSE_NBVAL_STRICT", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    here = tmp_path / "outputs_cpu.txt"
+    monkeypatch.setattr(root, "OUTPUTS_CPU", here)
+    here.write_text(cpu_fingerprint() + "\n")
+    assert root.relaxed_reason() is None
+    here.write_text("x86_64 GenuineIntel family 6 model 85 avx512\n")
+    assert "is not the kind that made the stored outputs" in root.relaxed_reason()
+    monkeypatch.setenv("COURSE_NBVAL_STRICT", "1")
+    assert root.relaxed_reason() is None
+    monkeypatch.delenv("COURSE_NBVAL_STRICT")
+    here.write_text(cpu_fingerprint())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert "CUDA" in root.relaxed_reason()
+
+
+def test_the_stored_outputs_name_the_cpu_that_made_them():
+    from pathlib import Path
+
+    recorded = (Path(__file__).parent / "outputs_cpu.txt").read_text().strip()
+    assert len(recorded.split()) >= 3, recorded

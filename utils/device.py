@@ -13,12 +13,13 @@ notebook outputs were produced on it.
 from __future__ import annotations
 
 import os
+import platform
 import random
 
 import numpy as np
 import torch
 
-__all__ = ["pick_device", "seed_everything", "describe_device"]
+__all__ = ["pick_device", "seed_everything", "describe_device", "cpu_fingerprint"]
 
 
 def pick_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
@@ -85,3 +86,38 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+def cpu_fingerprint(cpuinfo: str | None = None) -> str:
+    """A short name for the kind of CPU, e.g. ``"x86_64 AuthenticAMD family 25 model 17 avx512"``.
+
+    Trained models' digits depend on it: the same seed and the same code give other last digits on
+    another CPU model, because PyTorch and its BLAS pick other vector kernels there (AVX2 against
+    AVX-512, say), and a few rounding differences grow over hundreds of training steps. The test
+    suite compares training-dependent outputs only on the kind of CPU that made them (see
+    ``tests/outputs_cpu.txt``).
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo`` (read from the system if None; empty where there
+            is none, as on macOS and Windows, and then only the machine and processor names are used).
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor is enough
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    parts = [platform.machine() or "unknown"]
+    if "vendor_id" in fields:
+        parts += [fields["vendor_id"], "family", fields.get("cpu family", "?"), "model", fields.get("model", "?")]
+        flags = fields.get("flags", "").split()
+        parts.append("avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "no-avx2")
+    else:
+        parts.append(platform.processor() or fields.get("CPU implementer", "unknown"))
+    return " ".join(parts)
