@@ -14,6 +14,9 @@ from pathlib import Path
 
 os.environ.setdefault("COURSE_PROGRESS", "0")
 os.environ.setdefault("PYTHONHASHSEED", "0")
+# nbval compares outputs with the ones the course's own seeds made; the robustness tests set
+# COURSE_SEED_OFFSET themselves, for the runs they start.
+SEED_OFFSET_IN_SHELL = os.environ.pop("COURSE_SEED_OFFSET", None)
 
 OUTPUTS_CPU = Path(__file__).parent / "tests" / "outputs_cpu.txt"
 
@@ -37,9 +40,12 @@ def relaxed_reason() -> str | None:
 
 def pytest_report_header(config):
     reason = relaxed_reason()
-    if reason is None:
-        return "nbval: every stored output is compared"
-    return f"nbval: digits of cells tagged depends-on-training are not compared: {reason}"
+    lines = ["nbval: every stored output is compared" if reason is None
+             else f"nbval: digits of cells tagged depends-on-training are not compared: {reason}"]
+    if SEED_OFFSET_IN_SHELL not in (None, "", "0"):
+        lines.append(f"COURSE_SEED_OFFSET={SEED_OFFSET_IN_SHELL} was set in the shell and is ignored here "
+                     "(stored outputs come from the course's own seeds; see make robustness)")
+    return lines
 
 
 def pytest_collection_modifyitems(config, items):

@@ -253,3 +253,11 @@ def test_local_window_explorer_data_and_figure():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="center"):
         local_window_weights(center=30, S=20)
+
+
+def test_local_p_windows_start_in_the_middle_of_each_source():
+    attention = LuongAttention(4, 4, "general", "local-p", D=2)
+    assert torch.equal(attention.v_p.weight, torch.zeros_like(attention.v_p.weight))
+    query = torch.randn(3, 4)
+    p = predict_position(query, attention.W_p.weight.T, attention.v_p.weight[0], torch.tensor([9, 6, 1]))
+    assert torch.allclose(p, torch.tensor([4.5, 3.0, 0.5]))      # S · sigmoid(0) = S / 2

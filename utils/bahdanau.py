@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from utils.attention import AdditiveScore, attend
+from utils.device import model_seed
 from utils.seq2seq import Encoder, Seq2Seq
 
 __all__ = ["AdditiveAttention", "BahdanauState", "BahdanauDecoder", "build_bahdanau_model",
@@ -185,10 +186,11 @@ def build_bahdanau_model(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int,
                          eos_id: int = 2, pad_id: int = 0) -> Seq2Seq:
     """A bidirectional GRU encoder (``hidden_size`` per direction) and a :class:`BahdanauDecoder`
     (state ``hidden_size``) joined by :class:`utils.seq2seq.Seq2Seq`, on the CPU. Its weights
-    come from ``torch.manual_seed(seed)`` inside :func:`torch.random.fork_rng`: the same model
-    every time, and the caller's random state is left as it was."""
+    come from ``torch.manual_seed(model_seed(seed))`` inside :func:`torch.random.fork_rng`: the
+    same model every time (for a given ``COURSE_SEED_OFFSET``), and the caller's random state is
+    left as it was."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(model_seed(seed))
         encoder = Encoder(src_vocab_size, emb_dim, hidden_size, cell="gru", bidirectional=True,
                           pad_id=pad_id)
         decoder = BahdanauDecoder(tgt_vocab_size, emb_dim, hidden_size, encoder.output_size,

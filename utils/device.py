@@ -8,6 +8,14 @@ Every notebook starts with::
 
 `pick_device` prefers CUDA, then Apple's MPS, then the CPU. The CPU always works, and the stored
 notebook outputs were produced on it.
+
+One knob shifts every random choice a notebook makes about its models (initialisation, batch order,
+sampling, dropout) without editing it: the environment variable ``COURSE_SEED_OFFSET``. With
+``COURSE_SEED_OFFSET=k`` every model seed ``s`` becomes ``s + 1000·k`` (:func:`model_seed`), so the
+seeds a notebook uses side by side (0, 1, 2, …) never meet another offset's. Data sets keep their
+own seeds and stay the same. `seed_everything`, the model builders of ``utils`` and the batch
+iterators of ``utils.data`` all go through :func:`model_seed`; ``tools/robustness.py`` uses the knob
+to re-run every notebook under other seeds and check that its claims still hold.
 """
 
 from __future__ import annotations
@@ -19,7 +27,11 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["pick_device", "seed_everything", "describe_device", "cpu_fingerprint"]
+__all__ = ["pick_device", "seed_everything", "seed_offset", "model_seed", "describe_device",
+           "cpu_fingerprint"]
+
+SEED_OFFSET_ENV = "COURSE_SEED_OFFSET"
+SEED_STRIDE = 1000  # model seed s under offset k is s + SEED_STRIDE·k
 
 
 def pick_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
@@ -73,19 +85,53 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def seed_everything(seed: int = 0) -> None:
-    """Seed Python's, NumPy's and PyTorch's generators (CPU and every GPU).
+def seed_offset() -> int:
+    """The offset ``COURSE_SEED_OFFSET`` asks for: 0 when the variable is unset or empty.
 
-    The same seed on the same device and library versions gives the same numbers, which is what
-    lets the test suite re-run a notebook and compare its outputs with the stored ones.
+    Raises:
+        ValueError: if the variable is set to something other than an integer.
+    """
+    raw = os.environ.get(SEED_OFFSET_ENV, "").strip()
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{SEED_OFFSET_ENV} must be an integer, got {raw!r}") from None
+
+
+def model_seed(seed: int) -> int:
+    """The seed to use for a random choice about a model: ``seed + 1000 · COURSE_SEED_OFFSET``.
+
+    Use it for initialisation, batch order, sampling and dropout; never for making a data set,
+    which must stay the same whatever the offset. With the variable unset it returns ``seed``.
+
+    Raises:
+        ValueError: if ``seed`` is not an int, or the variable is not an integer.
     """
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {type(seed).__name__}")
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    return seed + SEED_STRIDE * seed_offset()
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python's, NumPy's and PyTorch's generators (CPU and every GPU) with ``model_seed(seed)``.
+
+    The same seed on the same device and library versions gives the same numbers, which is what
+    lets the test suite re-run a notebook and compare its outputs with the stored ones. Under
+    ``COURSE_SEED_OFFSET=k`` the generators get ``seed + 1000·k`` instead, and a line says so.
+
+    Raises:
+        ValueError: if ``seed`` is not an int, or ``COURSE_SEED_OFFSET`` is not an integer.
+    """
+    shifted = model_seed(seed)
+    if shifted != seed:
+        print(f"seed_everything({seed}): using seed {shifted} ({SEED_OFFSET_ENV}={seed_offset()})")
+    random.seed(shifted)
+    np.random.seed(shifted % 2**32)
+    torch.manual_seed(shifted)
     if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
+        torch.cuda.manual_seed_all(shifted)
 
 
 def cpu_fingerprint(cpuinfo: str | None = None) -> str:

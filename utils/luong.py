@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from utils.attention import AdditiveScore, GeneralScore, attention_pool, masked_softmax
+from utils.device import model_seed
 
 __all__ = [
     "SCORES", "WINDOWS", "window_mask", "gaussian_factor", "local_weights", "predict_position",
@@ -189,6 +190,10 @@ class LuongAttention(nn.Module):
         if window == "local-p":
             self.W_p = nn.Linear(query_size, d_a, bias=False)
             self.v_p = nn.Linear(d_a, 1, bias=False)
+            # v_p = 0: every window starts centred on the middle of its source (sigmoid(0) = 1/2),
+            # far from sigmoid's flat ends, and moves from there as v_p learns. With PyTorch's
+            # default init some seeds started, and stayed, with p_t far from the fields of a date.
+            nn.init.zeros_(self.v_p.weight)
 
     def project_keys(self, enc_out: torch.Tensor) -> torch.Tensor:
         """The part of the score that does not depend on ``t``, once per sentence: ``W_a h̄_s``
@@ -365,10 +370,11 @@ def build_luong_model(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hi
                       sos_id: int = 1, eos_id: int = 2, pad_id: int = 0):
     """A bidirectional GRU encoder (``hidden_size`` per direction, annotations ``2·hidden_size``)
     and a :class:`LuongDecoder` with state ``2·hidden_size`` (so every score, dot included,
-    fits), joined by :class:`utils.seq2seq.Seq2Seq`, initialised from ``torch.manual_seed(seed)``."""
+    fits), joined by :class:`utils.seq2seq.Seq2Seq`, initialised from
+    ``torch.manual_seed(model_seed(seed))`` (see :func:`utils.device.model_seed`)."""
     from utils.seq2seq import Encoder, Seq2Seq  # noqa: PLC0415
 
-    torch.manual_seed(seed)
+    torch.manual_seed(model_seed(seed))
     encoder = Encoder(src_vocab_size, emb_dim, hidden_size, cell="gru", bidirectional=True, pad_id=pad_id)
     decoder = LuongDecoder(tgt_vocab_size, emb_dim, encoder.output_size, encoder.output_size, score,
                            window, D, max_src_len, input_feeding=input_feeding, pad_id=pad_id)

@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from utils.data.sequences import Vocab, make_sequence_task
+from utils.device import model_seed
 
 __all__ = [
     "CELLS", "length_mask", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq",
@@ -455,10 +456,11 @@ def length_experiment_config(**overrides) -> LengthExperiment:
 def build_plain_model(vocab: Vocab, cfg: LengthExperiment, cell: str = "gru") -> Seq2Seq:
     """The chapter-1 model for ``cfg``: a unidirectional encoder and a :class:`PlainDecoder`,
     both with ``cfg.hidden_size`` units of type ``cell``, on the CPU. Its weights come from
-    ``torch.manual_seed(cfg.model_seed)`` inside :func:`torch.random.fork_rng`: the same model
-    every time, and the caller's random state is left as it was."""
+    ``torch.manual_seed(model_seed(cfg.model_seed))`` inside :func:`torch.random.fork_rng`: the
+    same model every time (for a given ``COURSE_SEED_OFFSET``), and the caller's random state is
+    left as it was."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.model_seed)
+        torch.manual_seed(model_seed(cfg.model_seed))
         encoder = Encoder(len(vocab), cfg.emb_dim, cfg.hidden_size, cell=cell, pad_id=vocab.pad_id)
         decoder = PlainDecoder(len(vocab), cfg.emb_dim, cfg.hidden_size, encoder.output_size,
                                cell=cell, pad_id=vocab.pad_id)

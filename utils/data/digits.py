@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from utils.data.sequences import Vocab
+from utils.device import model_seed
 
 __all__ = [
     "DIGIT_VOCAB", "DIGIT_SIZE", "LATTICE", "load_digit_images", "digit_split", "DigitCanvases",
@@ -188,8 +189,11 @@ class CanvasBatch(NamedTuple):
 
 def canvas_batches(data: DigitCanvases, batch_size: int = 64,
                    seed: int = 0) -> Callable[[int], CanvasBatch]:
-    """A callable ``step -> CanvasBatch`` drawing random canvases from ``data`` (for ``fit``)."""
-    generator = torch.Generator().manual_seed(seed)
+    """A callable ``step -> CanvasBatch`` drawing random canvases from ``data`` (for ``fit``).
+
+    The draws come from a generator seeded with ``model_seed(seed)``: ``COURSE_SEED_OFFSET``
+    changes which canvases a batch holds, never the canvases themselves."""
+    generator = torch.Generator().manual_seed(model_seed(seed))
     sos = torch.full((batch_size, 1), DIGIT_VOCAB.sos_id, dtype=torch.long)
 
     def sample(step: int) -> CanvasBatch:

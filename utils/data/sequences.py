@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import torch
 
+from utils.device import model_seed
+
 __all__ = [
     "PAD", "SOS", "EOS", "UNK", "Vocab", "Batch", "collate", "iterate_batches", "BucketBatches",
     "make_sequence_task", "SEQUENCE_TASKS",
@@ -106,14 +108,15 @@ def collate(pairs: Sequence[tuple[Sequence[str], Sequence[str]]], src_vocab: Voc
 
 def iterate_batches(pairs: Sequence, src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int,
                     shuffle: bool = True, seed: int = 0) -> Iterator[Batch]:
-    """Yield batches over ``pairs`` once, in an order shuffled with ``seed``.
+    """Yield batches over ``pairs`` once, in an order shuffled with ``model_seed(seed)``
+    (``COURSE_SEED_OFFSET`` shifts the order; the pairs are the same).
 
     This is a generator: it is spent after one pass, so :func:`utils.training.fit` cannot cycle
     it. For training over several passes use :class:`BucketBatches`, which reshuffles each pass.
     """
     order = list(range(len(pairs)))
     if shuffle:
-        random.Random(seed).shuffle(order)
+        random.Random(model_seed(seed)).shuffle(order)
     for start in range(0, len(order), batch_size):
         yield collate([pairs[i] for i in order[start:start + batch_size]], src_vocab, tgt_vocab)
 
@@ -126,7 +129,8 @@ class BucketBatches:
     shuffled and cut into batches of at most ``batch_size``, and the batches are served in random
     order: no source is ever padded. Unlike :func:`iterate_batches`'s generator this object
     can be iterated again and again (as :func:`utils.training.fit` does): pass ``k`` reshuffles
-    with seed ``seed + k``, so the whole stream is fixed by ``seed``.
+    with seed ``model_seed(seed) + k``, so the whole stream is fixed by ``seed`` (and
+    ``COURSE_SEED_OFFSET``, which shifts the order, never the pairs).
 
     Args:
         pairs: ``(source tokens, target tokens)`` pairs.
@@ -152,7 +156,7 @@ class BucketBatches:
         return sum(-(-len(g) // self.batch_size) for g in self.groups.values())
 
     def __iter__(self) -> Iterator[Batch]:
-        rng = random.Random(self.seed + self.passes)
+        rng = random.Random(model_seed(self.seed) + self.passes)
         self.passes += 1
         chunks = []
         for length in sorted(self.groups):
