@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export COURSE_PROGRESS := 0
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup book test unit nbval sync lab chapters solutions bench clean browser
+.PHONY: help setup book test unit nbval sync lab chapters solutions bench robustness clean browser
 
 help:
 	@echo "make book       build the Jupyter Book into _build/html (the main job)"
@@ -17,6 +17,7 @@ help:
 	@echo "make chapters   regenerate chapters/ from solutions/ (executed)"
 	@echo "make solutions  re-execute solutions/ in place"
 	@echo "make bench      run time and peak memory of every chapter, plus speed tables"
+	@echo "make robustness every solutions notebook under 5 other model seeds (ARGS=\"--only 04 --offsets 1-10\")"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +62,10 @@ solutions: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) tools/bench.py --write-readme
+
+# Do the claims hold under other seeds? COURSE_SEED_OFFSET=1..5 by default; see tools/robustness.py.
+robustness: $(STAMP)
+	$(PY) tools/robustness.py $(ARGS)
 
 clean:
 	rm -rf _build .pytest_cache

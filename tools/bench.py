@@ -8,6 +8,10 @@ cell; peak memory is the kernel's maximum resident set size (ru_maxrss of the wa
     python tools/bench.py --write-readme    # also replace the table in README.md
     python tools/bench.py --only 02         # chapters whose file name starts with 02
 
+A notebook that fails does not stop the bench: its row names the failing cell and line, the
+other chapters are still measured, and the command exits non-zero at the end (as it does when a
+chapter is over budget). The README's table is rewritten only when every chapter ran.
+
 Budgets (DESIGN.md): 60 s and 2 GiB per chapter, 90 s for chapters that train several models.
 """
 
@@ -25,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from nbrun import describe_failure, run_cells  # noqa: E402
 
 TOPICS = {
     1: "encoder–decoder recap; the fixed-length bottleneck, vanishing gradients and sequential cost, measured",
@@ -39,26 +46,33 @@ BUDGET_MIB = 2048
 TABLE_START, TABLE_END = "<!-- chapter-table:start -->", "<!-- chapter-table:end -->"
 
 
+def title_of(path: Path) -> str:
+    import nbformat
+
+    return nbformat.read(str(path), as_version=4).cells[0].source.splitlines()[0].lstrip("# ").strip()
+
+
 def run_one(path: Path) -> dict:
     """Execute one notebook here (this process is the kernel's parent) and measure it."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(str(path), as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    failures = run_cells(path, timeout=600)
     wall = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-    title = nb.cells[0].source.splitlines()[0].lstrip("# ").strip()
-    return {"name": path.name, "title": title, "seconds": wall, "peak_mib": peak_kib / 1024}
+    return {"name": path.name, "title": title_of(path), "seconds": wall, "peak_mib": peak_kib / 1024,
+            "failures": failures}
 
 
 def measure(path: Path) -> dict:
+    """Measure one notebook in a subprocess of its own; a failing notebook gives a row, not a crash."""
     env = dict(os.environ, COURSE_DEVICE="cpu", COURSE_PROGRESS="0")
     out = subprocess.run([sys.executable, __file__, "--one", str(path)], env=env,
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+                         capture_output=True, text=True)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = " | ".join((out.stderr or out.stdout).strip().splitlines()[-3:])
+        return {"name": path.name, "title": title_of(path), "seconds": float("nan"),
+                "peak_mib": float("nan"), "failures": [{"cell": None, "line": tail or "no output"}]}
 
 
 def table(rows: list[dict]) -> str:
@@ -66,8 +80,11 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         n = int(r["name"][:2])
         title = r["title"].split("—", 1)[-1].strip()
+        run_time = f"{r['seconds']:.0f} s"
+        if r["failures"]:
+            run_time = f"{describe_failure(r['failures'])} (after {r['seconds']:.0f} s)".replace("|", "\\|")
         lines.append(f"| {n} | [{title}](chapters/{r['name']}) | {TOPICS.get(n, '')} | "
-                     f"{r['seconds']:.0f} s | {r['peak_mib']:.0f} MiB |")
+                     f"{run_time} | {r['peak_mib']:.0f} MiB |")
     return "\n".join(lines)
 
 
@@ -92,29 +109,39 @@ def main() -> int:
 
     paths = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
     paths = [p for p in paths if args.only is None or p.name.startswith(args.only)]
-    rows, over = [], []
+    rows, over, failed = [], [], []
     print(f"{'notebook':<45} {'seconds':>8} {'peak MiB':>9}  budget", flush=True)
     for path in paths:
         r = measure(path)
         n = int(path.name[:2])
-        ok = r["seconds"] <= BUDGET_S.get(n, 60) and r["peak_mib"] <= BUDGET_MIB
-        if not ok:
-            over.append(path.name)
-        print(f"{path.name:<45} {r['seconds']:>8.1f} {r['peak_mib']:>9.0f}  "
-              f"{'ok' if ok else 'OVER'} ({BUDGET_S.get(n, 60)} s, {BUDGET_MIB} MiB)", flush=True)
+        if r["failures"]:
+            failed.append(f"{path.name}: {describe_failure(r['failures'])}")
+            verdict = describe_failure(r["failures"])
+        else:
+            ok = r["seconds"] <= BUDGET_S.get(n, 60) and r["peak_mib"] <= BUDGET_MIB
+            if not ok:
+                over.append(path.name)
+            verdict = f"{'ok' if ok else 'OVER'} ({BUDGET_S.get(n, 60)} s, {BUDGET_MIB} MiB)"
+        print(f"{path.name:<45} {r['seconds']:>8.1f} {r['peak_mib']:>9.0f}  {verdict}", flush=True)
         rows.append(r)
     print()
     print(table(rows))
-    if args.write_readme and args.only is None:
+    if args.write_readme and args.only is None and not failed:
         write_readme(table(rows))
         print("\nREADME.md updated.")
     extra = ROOT / "tools" / "bench_attention.py"
+    speed_failed = False
     if extra.exists() and args.only is None:
         print()
-        subprocess.run([sys.executable, str(extra)], check=True, env=dict(os.environ, COURSE_DEVICE="cpu"))
+        speed_failed = subprocess.run([sys.executable, str(extra)],
+                                      env=dict(os.environ, COURSE_DEVICE="cpu")).returncode != 0
     if over:
         print(f"\nover budget: {', '.join(over)}")
-    return 1 if over else 0
+    if failed:
+        print("\nfailed (not measured to the end):\n  " + "\n  ".join(failed))
+    if speed_failed:
+        print("\nthe speed tables failed")
+    return 1 if over or failed or speed_failed else 0
 
 
 if __name__ == "__main__":

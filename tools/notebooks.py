@@ -22,10 +22,12 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+from nbrun import PatientClient  # noqa: E402  (replies polled: nbclient can miss one after a widget)
 SOLUTIONS = ROOT / "solutions"
 CHAPTERS = ROOT / "chapters"
 
@@ -118,7 +120,7 @@ def metadata_problems(nb: nbformat.NotebookNode, name: str) -> list[str]:
 
 def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
     """Run every cell top to bottom in a fresh kernel (working directory ``cwd``)."""
-    client = NotebookClient(
+    client = PatientClient(
         nb,
         timeout=CELL_TIMEOUT,
         kernel_name="python3",
@@ -197,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(argv)
 
+    if args.command in ("execute", "chapters") and os.environ.get("COURSE_SEED_OFFSET", "0").strip() not in ("", "0"):
+        parser.error("COURSE_SEED_OFFSET is set: stored outputs are made with the course's own seeds; "
+                     "unset it (tools/robustness.py is the way to run the notebooks under other seeds)")
     if args.command == "execute":
         for path in args.paths:
             print(f"executing {path}", flush=True)
