@@ -111,7 +111,7 @@ def test_hard_glimpse_rejects_wrong_versions():
         messages[fn.__name__] = message
     assert "do not follow the weights" in messages["argmax"]
     assert "differs" in messages["uniform"]  # caught by the certain cases already
-    assert "z = y_i" in messages["soft_not_hard"]
+    assert "z = a_i" in messages["soft_not_hard"]
     assert "shape" in messages["keeps_dim"]
     assert "NaN" in messages["nan"]
     assert "in place" in messages["mutates"]

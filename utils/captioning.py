@@ -99,9 +99,9 @@ class CaptionOutput(NamedTuple):
 class GlimpseCaptioner(nn.Module):
     """CNN regions + GRU decoder with soft or hard attention (Xu et al. 2015, in miniature).
 
-    Step ``t``: ``s_t = softmax(score(h_{t-1}, y_i))``, glimpse ``z_t``, then
+    Step ``t``: ``α_t = softmax(score(h_{t-1}, a_i))``, glimpse ``z_t``, then
     ``h_t = GRU([E w_{t-1}; z_t], h_{t-1})`` and ``p(w_t) = softmax(W_o [h_t; z_t; E w_{t-1}])``.
-    The first state is ``h_0 = tanh(W_init · mean_i y_i)``.
+    The first state is ``h_0 = tanh(W_init · mean_i a_i)``.
 
     Args:
         vocab_size: ``V``.
@@ -144,7 +144,7 @@ class GlimpseCaptioner(nn.Module):
         if (tgt_in is None) == (length is None):
             raise ValueError("pass exactly one of tgt_in (teacher forcing) and length (greedy)")
         features = self.encoder(images)  # (B, L, D)
-        projected = self.attention.project(features)  # W_y y_i, once per image
+        projected = self.attention.project(features)  # U_a a_i, once per image
         state = torch.tanh(self.init_state(features.mean(dim=1)))  # h_0 (B, H)
         word = torch.full((images.shape[0],), DIGIT_VOCAB.sos_id, dtype=torch.long,
                           device=images.device)

@@ -2,19 +2,19 @@
 
 After Xu et al. (2015), "Show, Attend and Tell". An image is a set of region vectors
 ``y_1 … y_L`` (``features (B, L, D)``, from a CNN); a decoder with context ``c`` (its state,
-``query (B, H)``) scores every region, turns the scores into probabilities ``s_i`` with a softmax,
+``query (B, H)``) scores every region, turns the scores into probabilities ``α_i`` with a softmax,
 and takes a *glimpse* ``z`` of the image:
 
-* **soft** (deterministic): ``z = Σ_i s_i y_i``, the expected region. Differentiable, trained by
+* **soft** (deterministic): ``z = Σ_i α_i a_i``, the expected region. Differentiable, trained by
   backpropagation. :func:`soft_glimpse`, :class:`SoftAttention`.
-* **hard** (stochastic): sample one region ``i ~ Categorical(s)`` and use ``z = y_i``. The sample
+* **hard** (stochastic): sample one region ``i ~ Categorical(α)`` and use ``z = a_i``. The sample
   has no gradient, so the scores are trained with the score-function estimator (REINFORCE,
   Williams 1992): :func:`hard_glimpse`, :class:`HardAttention`, :func:`reinforce_loss`,
   :class:`MovingAverageBaseline`.
 
-Scores reuse :mod:`utils.attention`: the *attention unit* ``m_i = tanh(W_y y_i + W_c c)`` with
-``e_i = vᵀ m_i`` is :class:`~utils.attention.AdditiveScore` (``W_k = W_y``, ``W_q = W_c``), and the
-plain dot product ``e_i = y_i · c`` is :func:`~utils.attention.dot_score`.
+Scores reuse :mod:`utils.attention`: the *attention unit* ``m_i = tanh(W_a h_{t-1} + U_a a_i)`` with
+``e_i = v_aᵀ m_i`` is :class:`~utils.attention.AdditiveScore` (``W_k = U_a``, ``W_q = W_a``), and the
+plain dot product ``e_i = a_i · h_{t-1}`` is :func:`~utils.attention.dot_score`.
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ def _check(features: torch.Tensor, weights: torch.Tensor) -> None:
 
 
 def soft_glimpse(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """The expected region ``z = Σ_i s_i y_i``.
+    """The expected region ``z = Σ_i α_i a_i``.
 
     Args:
-        features: ``(B, L, D)`` region vectors ``y_i``.
-        weights: ``(B, L)`` probabilities ``s_i`` (each row sums to 1).
+        features: ``(B, L, D)`` region vectors ``a_i``.
+        weights: ``(B, L)`` probabilities ``α_i`` (each row sums to 1).
 
     Returns:
         ``(B, D)``.
@@ -64,7 +64,7 @@ def hard_glimpse(
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One region per image: sampled ``i ~ Categorical(s)`` (``mode="sample"``) or the most
-    probable one (``mode="argmax"``, for evaluation), and its vector ``z = y_i``.
+    probable one (``mode="argmax"``, for evaluation), and its vector ``z = a_i``.
 
     Args:
         features: ``(B, L, D)``.
@@ -92,8 +92,8 @@ class Glimpse(NamedTuple):
     glimpse: torch.Tensor  # (B, D) z
     weights: torch.Tensor  # (B, L) s, the attention probabilities
     index: torch.Tensor | None = None  # (B,) the region looked at
-    log_prob: torch.Tensor | None = None  # (B,) log s_index, for REINFORCE
-    entropy: torch.Tensor | None = None  # (B,) H(s) = -Σ s_i log s_i, for the entropy bonus
+    log_prob: torch.Tensor | None = None  # (B,) log α_index, for REINFORCE
+    entropy: torch.Tensor | None = None  # (B,) H(α) = -Σ α_i log α_i, for the entropy bonus
 
 
 class _RegionAttention(nn.Module):
@@ -114,7 +114,7 @@ class _RegionAttention(nn.Module):
         self.score_name = score
 
     def project(self, features: torch.Tensor) -> torch.Tensor | None:
-        """``W_y y_i`` for every region, computed once per image (None for the dot score)."""
+        """``U_a a_i`` for every region, computed once per image (None for the dot score)."""
         return self.score.project_keys(features) if self.score is not None else None
 
     def scores(self, query: torch.Tensor, features: torch.Tensor,
@@ -129,12 +129,12 @@ class _RegionAttention(nn.Module):
 
 
 class SoftAttention(_RegionAttention):
-    """Deterministic attention: ``s = softmax(e)``, ``z = Σ s_i y_i`` (Xu et al. 2015).
+    """Deterministic attention: ``α = softmax(e)``, ``z = Σ α_i a_i`` (Xu et al. 2015).
 
     Args:
         query_size: ``H``, the decoder state's size.
         feature_size: ``D``, the region vectors' size.
-        score: ``"additive"`` (the attention unit ``vᵀ tanh(W_y y_i + W_c c)``) or ``"dot"``.
+        score: ``"additive"`` (the attention unit ``v_aᵀ tanh(W_a h_{t-1} + U_a a_i)``) or ``"dot"``.
         hidden_size: the attention unit's size (additive only).
     """
 
@@ -146,12 +146,12 @@ class SoftAttention(_RegionAttention):
 
 
 class HardAttention(_RegionAttention):
-    """Stochastic attention: look at one region ``i ~ Categorical(s)``, ``z = y_i``.
+    """Stochastic attention: look at one region ``i ~ Categorical(α)``, ``z = a_i``.
 
     ``mode`` switches between sampling (training, and to see the randomness) and the most
     probable region (evaluation); ``forward`` can override it per call.
 
-    Xu et al. (2015) also replace the sample by its expectation ``Σ s_i y_i`` with probability
+    Xu et al. (2015) also replace the sample by its expectation ``Σ α_i a_i`` with probability
     0.5 during training, which gets learning going sooner: ``expected_prob`` does that, for each
     image independently, in sample mode while the module is training. Those images get
     ``log_prob = 0``, so they add nothing to the REINFORCE term (their gradient flows through

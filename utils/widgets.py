@@ -362,7 +362,7 @@ def local_window_explorer(S: int = 20):
 def draw_glimpse_step(image, weights, words, step: int, grid: tuple[int, int], boxes=None,
                       label: str | None = None, fig: Figure | None = None) -> Figure:
     """One step of a caption: the attention over the image when the word was emitted (left)
-    and the probabilities ``s_i`` on the grid of regions (right).
+    and the probabilities ``α_i`` on the grid of regions (right).
 
     Args:
         image: ``(1, H, W)`` or ``(H, W)``.
@@ -387,7 +387,7 @@ def draw_glimpse_step(image, weights, words, step: int, grid: tuple[int, int], b
                       title=f"step {step + 1}: looks here, says {words[step]!r}")
     attention_heatmap(w[step].reshape(grid), ax=ax_grid, annotate=True, colorbar=False,
                       xlabel="region column", ylabel="region row",
-                      title="attention s_i on the grid of regions")
+                      title="attention α_i on the grid of regions")
     caption = " ".join(f"[{word}]" if t == step else word for t, word in enumerate(words))
     fig.suptitle(f"{label + ' — ' if label else ''}caption: {caption}", fontsize=10)
     fig.tight_layout()

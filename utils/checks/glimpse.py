@@ -27,7 +27,7 @@ def _gen(seed: int) -> torch.Generator:
 
 
 def check_soft_glimpse(fn: Callable, verbose: bool = True) -> CheckResult:
-    """Check ``fn(features (B, L, D), weights (B, L)) -> glimpse (B, D)``, ``z = Σ_i s_i y_i``."""
+    """Check ``fn(features (B, L, D), weights (B, L)) -> glimpse (B, D)``, ``z = Σ_i α_i a_i``."""
     g = _gen(0)
     one_hot = torch.zeros(2, 4)
     one_hot[0, 1] = one_hot[1, 3] = 1.0
@@ -65,7 +65,7 @@ def _sampling_problem(fn: Callable) -> str | None:
     if not isinstance(glimpse, torch.Tensor) or glimpse.shape != (n, 2):
         return "glimpse should have shape (B, D), one region vector per image"
     if not torch.equal(glimpse, features[torch.arange(n), index]):
-        return "the glimpse is not the vector of the region in index: use z = y_i for the sampled i"
+        return "the glimpse is not the vector of the region in index: use z = a_i for the sampled i"
     counts = torch.bincount(index, minlength=L).double()
     expected = n * probs.double()
     chi2 = float(((counts - expected) ** 2 / expected).sum())
