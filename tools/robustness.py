@@ -48,7 +48,7 @@ TABLE_START, TABLE_END = "<!-- robustness-table:start -->", "<!-- robustness-tab
 # notebook asserts, for the table). Expressions that cannot be evaluated give no value.
 METRICS: dict[str, dict[str, tuple[str, str, str]]] = {
     "01": {
-        "exact match, length 4": ("exact[4]", "min", ">= 0.9"),
+        "exact match, length 4": ("exact[4]", "min", ">= 0.8"),
         "largest exact match from length 16 on": ("max(exact[n] for n in report.lengths if n >= 16)", "max", "<= 0.1"),
         "GRU far-to-near gradient": ("far_to_near(trained['gru'])", "min", ">= 0.05"),
     },
@@ -92,10 +92,10 @@ METRICS: dict[str, dict[str, tuple[str, str, str]]] = {
         "reversal, local-p: position error": ("rev_mae", "max", "< 1.5"),
     },
     "06": {
-        "sort, sinusoidal: exact match": ("sort_match", "min", ">= 0.99"),
-        "sort, learned: exact match": ("learned_history.last_eval['exact_match']", "min", ">= 0.99"),
+        "sort, sinusoidal: exact match": ("sort_match", "min", ">= 0.98"),
+        "sort, learned: exact match": ("learned_history.last_eval['exact_match']", "min", ">= 0.98"),
         "sentiment: accuracy": ("text_accuracy", "min", ">= 0.97"),
-        "cue words' pooling weight": ("cue_weight", "min", ">= 0.5"),
+        "cue words' pooling weight": ("cue_weight", "min", ">= 0.4"),
     },
 }
 
@@ -229,7 +229,7 @@ def report(results: list[dict], offsets: list[int], compact: bool = False) -> st
             if not values:
                 continue
             value, at = (min if worst == "min" else max)(values)
-            shown = (f"{value:.3g}" if re.search(r"ratio|steps|error|\(of", metric) or abs(value) > 1
+            shown = (f"{value:.3g}" if re.search(r"ratio|steps to|error|\(of", metric) or abs(value) > 1
                      else f"{value:.1%}")
             lines.append(f"| {name[:2]} | {metric} | {asserted} | {shown} (offset {at}) | {len(values)} |")
     return "\n".join(lines)
