@@ -2,7 +2,7 @@
 
 A small translation task with a known alignment, for chapter 4::
 
-    "saturday 22 november 2026"  ->  "2026-11-22"
+    "sunday 22 november 2026"  ->  "2026-11-22"
     "22/11/26"                   ->  "2026-11-22"
     "nov 22, 2026"               ->  "2026-11-22"
 
@@ -46,7 +46,7 @@ DATE_FORMATS: tuple[str, ...] = (
     "{dd}.{mm}.{yyyy}",                 # 22.11.2026
     "{yyyy}{mm}{dd}",                   # 20261122
     "{d} {month} {yyyy}",               # 22 november 2026
-    "{weekday} {d} {month} {yyyy}",     # saturday 22 november 2026
+    "{weekday} {d} {month} {yyyy}",     # sunday 22 november 2026
     "{d} {mon} {yyyy}",                 # 22 nov 2026
     "{d} {mon} {yy}",                   # 22 nov 26
     "{mon} {d}, {yyyy}",                # nov 22, 2026
@@ -54,7 +54,7 @@ DATE_FORMATS: tuple[str, ...] = (
     "{month} {dth}, {yyyy}",            # november 22nd, 2026
     "{dth} of {month} {yyyy}",          # 22nd of november 2026
     "{wkd}, {d} {mon} {yyyy}",          # sat, 22 nov 2026
-    "{weekday}, {month} {d}, {yyyy}",   # saturday, november 22, 2026
+    "{weekday}, {month} {d}, {yyyy}",   # sunday, november 22, 2026
 )
 
 TARGET_SPANS: dict[str, tuple[int, int]] = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
