@@ -33,6 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils.validate import (
+    require_features, require_float, require_mask, require_number, require_same_dtype, require_tensor, shape_of,
+)
+
 __all__ = [
     "dot_score",
     "scaled_dot_score",
@@ -47,10 +51,9 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------------
-# Input checks: clear errors that name the argument and the shapes
+# Input checks: clear errors that name the argument and the shapes (helpers in utils.validate)
 # ----------------------------------------------------------------------------------------------
-def _shape(t: torch.Tensor) -> tuple[int, ...]:
-    return tuple(t.shape)
+_shape = shape_of
 
 
 def check_query_key(
@@ -59,7 +62,7 @@ def check_query_key(
     value: torch.Tensor | None = None,
     same_features: bool = True,
 ) -> None:
-    """Raise a ``ValueError`` naming the argument and shapes if query/key/value do not fit.
+    """Raise an error naming the argument and shapes if query/key/value do not fit.
 
     Args:
         query: ``(..., T_q, d_q)``.
@@ -67,16 +70,17 @@ def check_query_key(
         value: ``(..., T_k, d_v)`` or None.
         same_features: whether the score needs ``d_q == d_k`` (dot products do; additive and
             general scores project, so they do not).
+
+    Raises:
+        TypeError: an argument is not a tensor, is not floating point, or the dtypes differ.
+        ValueError: fewer than 2 dimensions, ``d_q != d_k``, ``value`` and ``key`` cover different
+            positions, or batch dimensions that do not broadcast.
     """
-    for name, t in (("query", query), ("key", key), ("value", value)):
-        if t is None:
-            continue
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dim() < 2:
-            raise ValueError(
-                f"{name} must have at least 2 dimensions (..., T, d), got shape {_shape(t)}"
-            )
+    named = [("query", query), ("key", key)] + ([("value", value)] if value is not None else [])
+    for name, t in named:
+        require_tensor(name, t, min_dim=2, shape="(..., T, d)")
+        require_float(name, t)
+    require_same_dtype(*named)
     if same_features and query.shape[-1] != key.shape[-1]:
         raise ValueError(
             f"key has {key.shape[-1]} features but query has {query.shape[-1]} "
@@ -87,29 +91,26 @@ def check_query_key(
             f"value has {value.shape[-2]} positions but key has {key.shape[-2]} "
             f"(key {_shape(key)}, value {_shape(value)})"
         )
+    _check_batch_dims("query", query, "key", key)
+    if value is not None:
+        _check_batch_dims("key", key, "value", value)
+
+
+def _check_batch_dims(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
     try:
-        torch.broadcast_shapes(query.shape[:-2], key.shape[:-2])
+        torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except RuntimeError:
         raise ValueError(
-            f"query and key batch dimensions do not broadcast: query {_shape(query)}, "
-            f"key {_shape(key)}"
+            f"{name_a} and {name_b} batch dimensions do not broadcast: {name_a} {_shape(a)}, "
+            f"{name_b} {_shape(b)}"
         ) from None
 
 
-def _check_mask(mask: torch.Tensor | None, scores: torch.Tensor, name: str = "mask") -> None:
-    if mask is None:
-        return
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or None, got {type(mask).__name__}")
-    try:
-        shape = torch.broadcast_shapes(mask.shape, scores.shape)
-    except RuntimeError:
-        shape = None
-    if shape != scores.shape:
-        raise ValueError(
-            f"{name} of shape {_shape(mask)} does not broadcast to the scores' shape "
-            f"{_shape(scores)} (True = may attend)"
-        )
+def _check_layer_dtype(name: str, t: torch.Tensor, layer: nn.Module) -> None:
+    weight = next(layer.parameters(), None)
+    if weight is not None and t.dtype != weight.dtype:
+        raise TypeError(f"{name} has dtype {t.dtype} but the layer's weights are {weight.dtype}; "
+                        f"convert one of them (e.g. {name}.to({weight.dtype}) or layer.to({t.dtype}))")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,6 +125,9 @@ def dot_score(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
 
     Returns:
         ``(..., T_q, T_k)``.
+
+    Raises:
+        TypeError, ValueError: see :func:`check_query_key`.
     """
     check_query_key(query, key)
     return query @ key.transpose(-2, -1)  # (..., T_q, d) @ (..., d, T_k) -> (..., T_q, T_k)
@@ -135,6 +139,9 @@ def scaled_dot_score(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
     If the components of ``q`` and ``k`` are independent with mean 0 and variance 1, ``q · k``
     has variance ``d_k``; dividing by ``√d_k`` brings it back to 1 so the softmax does not
     saturate as ``d_k`` grows.
+
+    Raises:
+        TypeError, ValueError: see :func:`check_query_key`.
     """
     return dot_score(query, key) / math.sqrt(query.shape[-1])
 
@@ -153,10 +160,16 @@ class GeneralScore(nn.Module):
         self.W_a = nn.Linear(key_size, query_size, bias=False)  # maps k (d_k) to W_a k (d_q)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-        """``query (..., T_q, d_q)``, ``key (..., T_k, d_k)`` -> scores ``(..., T_q, T_k)``."""
+        """``query (..., T_q, d_q)``, ``key (..., T_k, d_k)`` -> scores ``(..., T_q, T_k)``.
+
+        Raises:
+            TypeError: not tensors, not floating point, or a dtype other than the layer's.
+            ValueError: wrong feature sizes or batch dimensions (see :func:`check_query_key`).
+        """
         check_query_key(query, key, same_features=False)
         _check_features("query", query, self.query_size)
         _check_features("key", key, self.key_size)
+        _check_layer_dtype("query", query, self)
         return query @ self.W_a(key).transpose(-2, -1)
 
 
@@ -182,8 +195,16 @@ class AdditiveScore(nn.Module):
         self.v = nn.Linear(hidden_size, 1, bias=False)
 
     def project_keys(self, key: torch.Tensor) -> torch.Tensor:
-        """``W_k k_j`` for every key: ``(..., T_k, d_k)`` -> ``(..., T_k, d_a)``."""
+        """``W_k k_j`` for every key: ``(..., T_k, d_k)`` -> ``(..., T_k, d_a)``.
+
+        Raises:
+            TypeError: ``key`` is not a floating-point tensor of the layer's dtype.
+            ValueError: ``key`` has fewer than 2 dimensions or ``d_k`` features.
+        """
+        require_tensor("key", key, min_dim=2, shape="(..., T_k, d_k)")
+        require_float("key", key)
         _check_features("key", key, self.key_size)
+        _check_layer_dtype("key", key, self)
         return self.W_k(key)
 
     def units(
@@ -192,13 +213,25 @@ class AdditiveScore(nn.Module):
         key: torch.Tensor | None = None,
         projected_key: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The attention units ``m_{t,j} = tanh(W_q q_t + W_k k_j)``: ``(..., T_q, T_k, d_a)``."""
+        """The attention units ``m_{t,j} = tanh(W_q q_t + W_k k_j)``: ``(..., T_q, T_k, d_a)``.
+
+        Raises:
+            TypeError, ValueError: as :meth:`forward`.
+        """
         if projected_key is None:
             if key is None:
                 raise ValueError("pass key or projected_key")
             check_query_key(query, key, same_features=False)
             projected_key = self.project_keys(key)
+        else:
+            require_tensor("query", query, min_dim=2, shape="(..., T_q, d_q)")
+            require_tensor("projected_key", projected_key, min_dim=2, shape="(..., T_k, d_a)")
+            require_float("query", query)
+            require_same_dtype(("query", query), ("projected_key", projected_key))
+            _check_features("projected_key", projected_key, self.hidden_size)
+            _check_batch_dims("query", query, "projected_key", projected_key)
         _check_features("query", query, self.query_size)
+        _check_layer_dtype("query", query, self)
         q = self.W_q(query).unsqueeze(-2)  # (..., T_q, d_a) -> (..., T_q, 1, d_a)
         k = projected_key.unsqueeze(-3)  # (..., T_k, d_a) -> (..., 1, T_k, d_a)
         return torch.tanh(q + k)  # broadcast -> (..., T_q, T_k, d_a)
@@ -209,16 +242,19 @@ class AdditiveScore(nn.Module):
         key: torch.Tensor | None = None,
         projected_key: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scores ``(..., T_q, T_k)`` from ``query (..., T_q, d_q)`` and ``key`` or its projection."""
+        """Scores ``(..., T_q, T_k)`` from ``query (..., T_q, d_q)`` and ``key`` or its projection.
+
+        Raises:
+            TypeError: not tensors, not floating point, or dtypes that differ (from each other or
+                from the layer's weights).
+            ValueError: neither ``key`` nor ``projected_key``; wrong feature sizes (``d_q``,
+                ``d_k``, or ``d_a`` for ``projected_key``); batch dimensions that do not broadcast.
+        """
         return self.v(self.units(query, key, projected_key)).squeeze(-1)
 
 
 def _check_features(name: str, t: torch.Tensor, expected: int) -> None:
-    if t.shape[-1] != expected:
-        raise ValueError(
-            f"{name} has {t.shape[-1]} features but this layer expects {expected} "
-            f"({name} shape {_shape(t)})"
-        )
+    require_features(name, t, expected)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -230,25 +266,47 @@ def masked_softmax(
     """Softmax over ``dim`` that gives masked positions exactly zero weight.
 
     Args:
-        scores: any shape, usually ``(..., T_q, T_k)``.
+        scores: any shape, usually ``(..., T_q, T_k)``; float16, bfloat16, float32 or float64.
+            ``-inf`` blocks a position like the mask does.
         mask: boolean, broadcastable to ``scores``; **True = may attend**. None = no mask.
         dim: the dimension that sums to one (the keys).
 
     Returns:
         Weights with the shape of ``scores``. Each row sums to 1 over its unmasked keys; a row
-        whose keys are all masked is all zeros rather than NaN (a plain softmax of a row of
-        ``-inf`` is ``0/0``).
+        whose keys are all masked (or all ``-inf``) is all zeros rather than NaN (a plain softmax
+        of a row of ``-inf`` is ``0/0``), with zero gradients. Scores at masked positions are
+        never read, whatever they hold (NaN included). A dimension of size 0 gives an empty result.
+
+    Raises:
+        TypeError: ``scores`` is not a floating-point tensor; ``mask`` is not a bool tensor.
+        ValueError: ``mask`` does not broadcast to ``scores``; ``scores`` hold NaN or ``+inf`` at
+            a position the mask allows (in float16, scores above 65504 overflow to ``inf``).
     """
-    if not isinstance(scores, torch.Tensor):
-        raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
-    if mask is None:
-        return torch.softmax(scores, dim=dim)
-    _check_mask(mask, scores)
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a bool tensor (True = may attend), got {mask.dtype}")
-    filled = scores.masked_fill(~mask, float("-inf"))
+    require_tensor("scores", scores)
+    require_float("scores", scores)
+    require_mask("mask", mask, scores.shape, float_ok=False)
+    return _masked_softmax(scores, mask, dim)
+
+
+def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -1,
+                    name: str = "scores") -> torch.Tensor:
+    """:func:`masked_softmax` without the type checks (callers have done them)."""
+    filled = scores if mask is None else scores.masked_fill(~mask, float("-inf"))
+    if filled.shape[dim] == 0:  # no keys at all: nothing to normalise
+        return torch.softmax(filled, dim=dim)
+    # One reduction tells every row's state: finite (the usual case), -inf (nothing allowed),
+    # NaN or +inf (bad input, which would make the whole row NaN).
+    row_max = filled.detach().amax(dim=dim, keepdim=True)
+    if bool(torch.isfinite(row_max).all()):
+        return torch.softmax(filled, dim=dim)
+    bad = torch.isnan(row_max) | (row_max == float("inf"))
+    if bool(bad.any()):
+        hint = (" (float16 scores above 65504 overflow to inf: compute them in float32)"
+                if scores.dtype in (torch.float16, torch.bfloat16) else "")
+        raise ValueError(f"{name} contain NaN or +inf at positions that may be attended to, in "
+                         f"{int(bad.sum())} of {bad.numel()} rows{hint}")
+    any_allowed = row_max > float("-inf")  # rows with at least one key left
     # Rows with no allowed key: compute on zeros (any finite value works), then zero them.
-    any_allowed = mask.expand_as(scores).any(dim=dim, keepdim=True)
     filled = torch.where(any_allowed, filled, torch.zeros_like(filled))
     weights = torch.softmax(filled, dim=dim)
     return weights * any_allowed
@@ -262,20 +320,34 @@ def attention_pool(weights: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         value: ``(..., T_k, d_v)``.
 
     Returns:
-        ``(..., T_q, d_v)``.
+        ``(..., T_q, d_v)``; zeros where ``T_k = 0``.
+
+    Raises:
+        TypeError: not tensors, not floating point, or different dtypes.
+        ValueError: fewer than 2 dimensions, ``T_k`` differs, or batch dimensions that do not
+            broadcast.
     """
+    require_tensor("weights", weights, min_dim=2, shape="(..., T_q, T_k)")
+    require_tensor("value", value, min_dim=2, shape="(..., T_k, d_v)")
+    require_float("weights", weights)
+    require_same_dtype(("weights", weights), ("value", value))
     if weights.shape[-1] != value.shape[-2]:
         raise ValueError(
             f"weights cover {weights.shape[-1]} keys but value has {value.shape[-2]} positions "
             f"(weights {_shape(weights)}, value {_shape(value)})"
         )
+    _check_batch_dims("weights", weights, "value", value)
     return weights @ value  # (..., T_q, T_k) @ (..., T_k, d_v) -> (..., T_q, d_v)
 
 
 def attend(
     scores: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores to ``(context, weights)``: masked softmax over the keys, then pooling."""
+    """Scores to ``(context, weights)``: masked softmax over the keys, then pooling.
+
+    Raises:
+        TypeError, ValueError: see :func:`masked_softmax` and :func:`attention_pool`.
+    """
     weights = masked_softmax(scores, mask)
     return attention_pool(weights, value), weights
 
@@ -292,7 +364,8 @@ def scaled_dot_product_attention(
 
     Same arguments as :func:`torch.nn.functional.scaled_dot_product_attention` (which returns
     only the output). A bool ``attn_mask`` means True = may attend; a float ``attn_mask`` is added
-    to the scores. ``is_causal`` lets query ``t`` see keys ``0..t`` only.
+    to the scores. ``is_causal`` lets query ``t`` see keys ``0..t`` only. Works in float16,
+    bfloat16, float32 and float64, with ``T_q = 0``, ``T_k = 0`` or an empty batch.
 
     Args:
         query: ``(..., T_q, d_k)``.
@@ -301,25 +374,32 @@ def scaled_dot_product_attention(
 
     Returns:
         ``(output (..., T_q, d_v), weights (..., T_q, T_k))``. Fully masked rows give zero
-        weights and a zero output, never NaN.
+        weights and a zero output, never NaN, and zero gradients. NaN in ``value`` is passed
+        through to the outputs that read it.
+
+    Raises:
+        TypeError: inputs that are not floating-point tensors of one dtype; an integer
+            ``attn_mask`` (use ``attn_mask.bool()``: True = may attend).
+        ValueError: shapes that do not fit (see :func:`check_query_key`); an ``attn_mask`` that
+            does not broadcast to ``(..., T_q, T_k)`` or is a float mask of 0s and 1s;
+            ``dropout_p`` outside ``[0, 1)``; NaN or ``+inf`` in the scores at an allowed position
+            (from NaN or inf in ``query``, ``key`` or ``attn_mask``, or float16 overflow).
     """
     check_query_key(query, key, value)
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    require_number("dropout_p", dropout_p, low=0.0, high=1.0, high_open=True)
     scores = scaled_dot_score(query, key)  # (..., T_q, T_k)
+    require_mask("attn_mask", attn_mask, scores.shape)
     mask = None
     if is_causal:
         T_q, T_k = scores.shape[-2:]
         mask = torch.ones(T_q, T_k, dtype=torch.bool, device=scores.device).tril()
     if attn_mask is not None:
-        _check_mask(attn_mask, scores, "attn_mask")
         if attn_mask.dtype == torch.bool:
             mask = attn_mask if mask is None else mask & attn_mask
         else:
             scores = scores + attn_mask
-    weights = masked_softmax(scores, mask)
-    # A float mask of -inf can still empty a row: turn its NaNs into zeros as promised.
-    weights = torch.nan_to_num(weights, nan=0.0)
+    # A float mask of -inf can empty a row too: masked_softmax gives such rows zeros.
+    weights = _masked_softmax(scores, mask, name="scores (query @ keyᵀ / √d_k, plus any float attn_mask)")
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
     return attention_pool(weights, value), weights

@@ -27,6 +27,7 @@ from torch import nn
 
 from utils.attention import AdditiveScore, attend
 from utils.device import model_seed
+from utils.validate import require_finite, require_float, require_mask, require_tensor, require_token_ids
 from utils.seq2seq import Encoder, Seq2Seq
 
 __all__ = ["AdditiveAttention", "BahdanauState", "BahdanauDecoder", "build_bahdanau_model",
@@ -68,13 +69,22 @@ class AdditiveAttention(nn.Module):
         Returns:
             ``(context, weights)``: ``(B, D)`` and ``(B, S)`` for a ``(B, H)`` query, or
             ``(B, T, D)`` and ``(B, T, S)`` for a ``(B, T, H)`` one.
+
+        Raises:
+            TypeError: inputs that are not floating-point tensors of one dtype; a ``src_mask``
+                that is not bool (True = a real token).
+            ValueError: shapes that do not fit (``B``, ``S``, ``H``, ``D``, ``d_a``).
         """
+        require_tensor("query", query)
+        require_tensor("enc_out", enc_out)
         if query.dim() not in (2, 3):
             raise ValueError(f"query must be (B, H) or (B, T, H), got shape {tuple(query.shape)}")
         if enc_out.dim() != 3 or enc_out.shape[0] != query.shape[0]:
             raise ValueError(f"enc_out must be (B, S, D) with B = {query.shape[0]}, "
                              f"got shape {tuple(enc_out.shape)}")
         B, S = enc_out.shape[:2]
+        require_float("enc_out", enc_out)
+        require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
         if src_mask is not None and tuple(src_mask.shape) != (B, S):
             raise ValueError(f"src_mask must be (B, S) = {(B, S)}, got shape {tuple(src_mask.shape)}")
         if projected_keys is None:
@@ -135,10 +145,18 @@ class BahdanauDecoder(nn.Module):
 
         ``←h_1`` is the backward half of the first annotation: the backward RNN's state after
         reading the whole source from the end to the first word. ``enc_final`` is not needed.
+
+        Raises:
+            TypeError: ``enc_out`` not a floating-point tensor.
+            ValueError: ``enc_out`` not ``(B, S, D)`` with ``S >= 1``.
         """
+        require_tensor("enc_out", enc_out)
         if enc_out.dim() != 3 or enc_out.shape[-1] != self.annotation_size:
             raise ValueError(f"enc_out must be (B, S, {self.annotation_size}), got shape "
                              f"{tuple(enc_out.shape)}")
+        require_float("enc_out", enc_out)
+        if enc_out.shape[1] == 0:
+            raise ValueError(f"enc_out has no source positions (shape {tuple(enc_out.shape)})")
         backward_first = enc_out[:, 0, self.annotation_size // 2:]  # ←h_1: (B, D/2)
         s0 = torch.tanh(self.init_layer(backward_first))  # (B, H)
         return BahdanauState(s0, self.attention.project_keys(enc_out))
@@ -155,7 +173,13 @@ class BahdanauDecoder(nn.Module):
 
     def step(self, prev_token: torch.Tensor, state: BahdanauState, enc_out: torch.Tensor,
              src_mask: torch.Tensor | None) -> tuple[torch.Tensor, BahdanauState, torch.Tensor]:
-        """One output token: ``prev_token (B,)`` -> ``(logits (B, V), new state, weights (B, S))``."""
+        """One output token: ``prev_token (B,)`` -> ``(logits (B, V), new state, weights (B, S))``.
+
+        Raises:
+            TypeError, ValueError: ``prev_token`` not ``(B,)`` ids in the vocabulary; see also
+                :meth:`AdditiveAttention.forward`.
+        """
+        require_token_ids("prev_token", prev_token, self.embedding.num_embeddings, dim=1, shape="(B,) token ids")
         embedded = self.embedding(prev_token)  # E y_{t-1}: (B, E)
         context, weights = self.attention(state.hidden, enc_out, src_mask, state.keys)  # query s_{t-1}
         hidden = self.cell(torch.cat([embedded, context], dim=-1), state.hidden)  # s_t: (B, H)
@@ -168,7 +192,12 @@ class BahdanauDecoder(nn.Module):
 
         The recurrence still runs step by step (``c_t`` needs ``s_{t-1}``), but the embeddings
         are looked up once and the output layer runs once over all steps.
+
+        Raises:
+            TypeError, ValueError: ``tgt_in`` not ``(B, T)`` ids in the vocabulary; see also
+                :meth:`AdditiveAttention.forward`.
         """
+        require_token_ids("tgt_in", tgt_in, self.embedding.num_embeddings, dim=2, shape="(B, T) token ids")
         embedded = self.embedding(tgt_in)  # (B, T, E)
         hidden, states, contexts, weights = state.hidden, [], [], []
         for t in range(tgt_in.shape[1]):
@@ -217,12 +246,20 @@ def alignment_accuracy(weights: torch.Tensor, source_spans: Sequence[Mapping[str
 
     Returns:
         The fraction of scored steps that look inside the right span.
+
+    Raises:
+        TypeError: ``weights`` not a floating-point tensor.
+        ValueError: shapes that do not fit; ``target_spans`` empty or scoring no step; NaN or
+            inf in ``weights`` (their argmax would be meaningless).
     """
+    require_tensor("weights", weights)
+    require_float("weights", weights)
     if weights.dim() != 3 or len(source_spans) != weights.shape[0]:
         raise ValueError(f"weights must be (B, T, S) with B = len(source_spans) = {len(source_spans)}, "
                          f"got shape {tuple(weights.shape)}")
     if not target_spans:
         raise ValueError("target_spans is empty")
+    require_finite("weights", weights, " (argmax of NaN is meaningless: the model produced NaN weights)")
     looked = weights.argmax(-1).tolist()  # (B, T): argmax_j α_{t,j}
     right = {field: 0 for field in target_spans}
     total = {field: 0 for field in target_spans}
@@ -232,6 +269,9 @@ def alignment_accuracy(weights: torch.Tensor, source_spans: Sequence[Mapping[str
             for t in range(t0, t1):
                 total[field] += 1
                 right[field] += t < len(row) and start <= row[t] < end
+    if not all(total.values()) or not weights.shape[0]:
+        raise ValueError(f"nothing to score: {weights.shape[0]} examples, steps per field "
+                         f"{ {f: t1 - t0 for f, (t0, t1) in target_spans.items()} }")
     result = {field: right[field] / total[field] for field in target_spans}
     result["all"] = sum(right.values()) / sum(total.values())
     return result if by_field else result["all"]
@@ -258,7 +298,11 @@ class DecodeTrace(NamedTuple):
 @torch.no_grad()
 def decode_trace(model, source: Sequence[str], src_vocab, tgt_vocab, max_len: int = 30) -> DecodeTrace:
     """Greedy-decode one source token list with ``model`` (a :class:`utils.seq2seq.Seq2Seq`),
-    recording the weights and the full next-token distribution at every step (on the CPU)."""
+    recording the weights and the full next-token distribution at every step (on the CPU).
+
+    Raises:
+        ValueError: an empty ``source``; see also :meth:`utils.seq2seq.Seq2Seq.encode`.
+    """
     if len(source) == 0:
         raise ValueError("source is empty")
     was_training = model.training

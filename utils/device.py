@@ -46,8 +46,12 @@ def pick_device(prefer: str | None = None, verbose: bool = True) -> torch.device
         A ``torch.device``.
 
     Raises:
-        ValueError: if ``prefer`` names a device this machine does not have.
+        TypeError: if ``prefer`` is not a string.
+        ValueError: if ``prefer`` is not a device name, or names a device this machine does not
+            have (the message lists those it has).
     """
+    if prefer is not None and not isinstance(prefer, str):
+        raise TypeError(f"prefer must be a str such as 'cpu' or 'cuda', got {type(prefer).__name__}")
     choice = prefer or os.environ.get("COURSE_DEVICE")
     if choice is not None:
         choice = choice.lower()
@@ -59,7 +63,8 @@ def pick_device(prefer: str | None = None, verbose: bool = True) -> torch.device
         if choice not in available:
             raise ValueError(f"prefer must be one of {sorted(available)}, got {choice!r}")
         if not available[choice]:
-            raise ValueError(f"prefer={choice!r} but this machine has no {choice} device")
+            have = [name for name, ok in available.items() if ok]
+            raise ValueError(f"prefer={choice!r} but this machine has no {choice} device (it has {have})")
         device = torch.device(choice)
     elif torch.cuda.is_available():
         device = torch.device("cuda")

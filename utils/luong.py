@@ -29,6 +29,10 @@ from torch import nn
 
 from utils.attention import AdditiveScore, GeneralScore, attention_pool, masked_softmax
 from utils.device import model_seed
+from utils.validate import (
+    require_float, require_int, require_lengths, require_mask, require_number, require_same_dtype, require_tensor,
+    require_token_ids,
+)
 
 __all__ = [
     "SCORES", "WINDOWS", "window_mask", "gaussian_factor", "local_weights", "predict_position",
@@ -53,20 +57,34 @@ def window_mask(position: torch.Tensor, S: int, D: float) -> torch.Tensor:
 
     Returns:
         ``(..., S)`` bool.
+
+    Raises:
+        TypeError: ``position`` not a tensor; ``S`` not an int; ``D`` not a number.
+        ValueError: ``S`` negative; ``D`` negative or not finite.
     """
-    if D < 0:
-        raise ValueError(f"D must be non-negative, got {D}")
+    require_tensor("position", position)
+    require_int("S", S, minimum=0)
+    require_number("D", D, low=0.0)
     s = torch.arange(S, device=position.device, dtype=torch.float32)  # (S,)
     distance = (s - position.unsqueeze(-1).float()).abs()  # (..., 1) against (S,) -> (..., S)
     return distance <= D
 
 
 def gaussian_factor(position: torch.Tensor, S: int, sigma: float) -> torch.Tensor:
-    """``exp(−(s − p_t)² / (2σ²))`` for every source position ``s = 0 … S−1``: ``(..., S)``."""
-    if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
+    """``exp(−(s − p_t)² / (2σ²))`` for every source position ``s = 0 … S−1``: ``(..., S)``.
+
+    Raises:
+        TypeError: ``position`` not a tensor; ``sigma`` not a number.
+        ValueError: ``sigma`` not a positive finite number, or so small that ``2σ²`` underflows
+            to 0 in ``position``'s dtype; ``S`` negative.
+    """
+    require_tensor("position", position)
+    require_int("S", S, minimum=0)
+    require_number("sigma", sigma, low=0.0, low_open=True)
     s = torch.arange(S, device=position.device, dtype=position.dtype if position.is_floating_point()
                      else torch.float32)
+    if float(torch.tensor(2.0 * sigma ** 2, dtype=s.dtype)) == 0.0:
+        raise ValueError(f"sigma={sigma} is too small: 2·sigma² underflows to 0 in {s.dtype}")
     return torch.exp(-((s - position.unsqueeze(-1)) ** 2) / (2.0 * sigma ** 2))
 
 
@@ -78,11 +96,26 @@ def local_weights(scores: torch.Tensor, position: torch.Tensor, D: float,
     inside ``[p_t − D, p_t + D]``; with ``gaussian``, multiplied by ``exp(−(s − p_t)² / (2σ²))``,
     ``σ = D/2``, and **not** renormalised (Luong et al. 2015). A window that holds no real
     position gives zero weights.
+
+    Raises:
+        TypeError: ``scores`` not a floating-point tensor; ``src_mask`` not bool.
+        ValueError: ``position`` not ``scores.shape[:-1]``; ``src_mask`` not ``(B, S)``; ``D``
+            negative, or 0 with ``gaussian``; NaN or ``+inf`` in the scores inside the window.
     """
+    require_tensor("scores", scores, min_dim=2, shape="(B, T, S)")
+    require_float("scores", scores)
+    require_tensor("position", position)
     S = scores.shape[-1]
     if position.shape != scores.shape[:-1]:
         raise ValueError(f"position must have shape {tuple(scores.shape[:-1])} (one p_t per query), "
                          f"got {tuple(position.shape)}")
+    if gaussian and not D > 0:
+        raise ValueError(f"gaussian=True needs D > 0 (the Gaussian's sigma is D/2), got D={D}")
+    if gaussian and D / 2.0 == 0.0:
+        raise ValueError(f"D={D} is too small for gaussian=True: sigma = D/2 underflows to 0")
+    require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
+    if src_mask is not None and (src_mask.dim() != 2 or src_mask.shape != (scores.shape[0], S)):
+        raise ValueError(f"src_mask must be (B, S) = {(scores.shape[0], S)}, got shape {tuple(src_mask.shape)}")
     allowed = window_mask(position, S, D)  # (B, T, S)
     if src_mask is not None:
         allowed = allowed & src_mask.unsqueeze(-2)  # (B, S) -> (B, 1, S)
@@ -104,7 +137,21 @@ def predict_position(hidden: torch.Tensor, W_p: torch.Tensor, v_p: torch.Tensor,
 
     Returns:
         ``(B,)`` or ``(B, T)``: real numbers in ``[0, S]``.
+
+    Raises:
+        TypeError: floating-point tensors expected for ``hidden``, ``W_p``, ``v_p`` (one dtype),
+            integers for ``src_lengths``.
+        ValueError: shapes that do not fit (``H``, ``d_p``, ``B``); negative lengths.
     """
+    require_tensor("hidden", hidden, dim=(2, 3), shape="(B, H) or (B, T, H)")
+    require_tensor("W_p", W_p, dim=2, shape=f"(H, d_p) = ({hidden.shape[-1]}, d_p)")
+    require_tensor("v_p", v_p, dim=1, shape=f"(d_p,) = ({W_p.shape[-1]},)")
+    require_float("hidden", hidden)
+    require_same_dtype(("hidden", hidden), ("W_p", W_p), ("v_p", v_p))
+    if W_p.shape[0] != hidden.shape[-1] or v_p.shape[0] != W_p.shape[1]:
+        raise ValueError(f"hidden {tuple(hidden.shape)}, W_p {tuple(W_p.shape)} and v_p {tuple(v_p.shape)} "
+                         f"do not fit: need W_p (H, d_p) and v_p (d_p,)")
+    require_lengths("src_lengths", src_lengths, batch=hidden.shape[0], min_length=0)
     z = torch.tanh(hidden @ W_p) @ v_p  # (B, [T,] d_p) -> (B, [T])
     S = src_lengths.to(z.dtype)
     return (S.view(-1, *([1] * (z.dim() - 1))) * torch.sigmoid(z))
@@ -127,7 +174,22 @@ def windowed_dot_attention(query: torch.Tensor, enc_out: torch.Tensor, center: t
     Returns:
         ``(context (B, d), weights (B, 2D+1), positions (B, 2D+1))``; ``positions`` are the
         source indices of the window (out-of-range ones clamped, with weight 0).
+
+    Raises:
+        TypeError: ``query``/``enc_out`` not floating-point tensors of one dtype; ``D`` not an int.
+        ValueError: shapes that do not fit; ``S = 0``; ``D`` negative; ``center`` not ``(B,)``.
     """
+    require_tensor("query", query, dim=2, shape="(B, d)")
+    require_tensor("enc_out", enc_out, dim=3, shape="(B, S, d)")
+    require_tensor("center", center, dim=1, shape="(B,)")
+    require_float("query", query)
+    require_same_dtype(("query", query), ("enc_out", enc_out))
+    require_int("D", D, minimum=0)
+    if enc_out.shape[0] != query.shape[0] or enc_out.shape[2] != query.shape[1] or center.shape[0] != query.shape[0]:
+        raise ValueError(f"query {tuple(query.shape)}, enc_out {tuple(enc_out.shape)} and center "
+                         f"{tuple(center.shape)} must share B and d")
+    if enc_out.shape[1] == 0:
+        raise ValueError("enc_out has no source positions (S = 0)")
     B, S, d = enc_out.shape
     offsets = torch.arange(-D, D + 1, device=enc_out.device)  # (W,)
     positions = center.long().unsqueeze(1) + offsets  # (B, W)
@@ -162,6 +224,13 @@ class LuongAttention(nn.Module):
             per source position).
         attention_size: ``d_a`` for ``concat`` and ``d_p`` for local-p (default ``H``).
         gaussian: multiply by the Gaussian (default: yes for local-p, no otherwise).
+
+    Raises:
+        TypeError: sizes that are not ints, ``D`` not a number.
+        ValueError: an unknown ``score`` or ``window``; sizes below 1; ``D`` negative (or 0 with
+            a Gaussian window); the dot
+            score with ``query_size != key_size``; the location score without ``max_src_len``.
+            ``forward`` raises for inputs of the wrong shape, dtype or mask type.
     """
 
     def __init__(self, query_size: int, key_size: int, score: str = "general",
@@ -176,9 +245,16 @@ class LuongAttention(nn.Module):
             raise ValueError(f"the dot score needs query_size == key_size, got {query_size} and {key_size}")
         if score == "location" and not max_src_len:
             raise ValueError("the location score needs max_src_len (one row of W_a per source position)")
+        require_int("query_size", query_size, minimum=1)
+        require_int("key_size", key_size, minimum=1)
+        require_number("D", D, low=0.0)
+        if max_src_len is not None:
+            require_int("max_src_len", max_src_len, minimum=1)
         self.query_size, self.key_size, self.score_name, self.window = query_size, key_size, score, window
         self.D = D
         self.gaussian = (window == "local-p") if gaussian is None else gaussian
+        if self.gaussian and window != "global" and not D > 0:
+            raise ValueError(f"a Gaussian window needs D > 0 (sigma = D/2), got D={D}")
         d_a = attention_size or query_size
         if score == "general":
             self.general = GeneralScore(query_size, key_size)  # W_a
@@ -242,6 +318,8 @@ class LuongAttention(nn.Module):
             :class:`LuongAttentionOutput` ``(context, weights, position)`` with a ``T`` axis
             only if ``query`` had one.
         """
+        require_tensor("query", query)
+        require_tensor("enc_out", enc_out)
         if query.dim() not in (2, 3) or query.shape[-1] != self.query_size:
             raise ValueError(f"query must be (B, {self.query_size}) or (B, T, {self.query_size}), "
                              f"got shape {tuple(query.shape)}")
@@ -249,8 +327,15 @@ class LuongAttention(nn.Module):
             raise ValueError(f"enc_out must be (B, S, {self.key_size}) with B = {query.shape[0]}, "
                              f"got shape {tuple(enc_out.shape)}")
         B, S = enc_out.shape[:2]
+        require_float("query", query)
+        require_same_dtype(("query", query), ("enc_out", enc_out))
+        require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
         if src_mask is not None and tuple(src_mask.shape) != (B, S):
             raise ValueError(f"src_mask must be (B, S) = {(B, S)}, got shape {tuple(src_mask.shape)}")
+        if step is not None:
+            require_tensor("step", step)
+            if step.is_floating_point():
+                raise TypeError(f"step must hold integer decoder steps, got dtype {step.dtype}")
         one_step = query.dim() == 2
         q = query.unsqueeze(1) if one_step else query  # (B, H) -> (B, 1, H)
         if step is not None and one_step:
@@ -340,14 +425,27 @@ class LuongDecoder(nn.Module):
 
     def step(self, prev_token: torch.Tensor, state: LuongState, enc_out: torch.Tensor,
              src_mask: torch.Tensor | None) -> tuple[torch.Tensor, LuongState, torch.Tensor]:
-        """One output token: ``prev_token (B,)`` -> ``(logits (B, V), new state, weights (B, S))``."""
+        """One output token: ``prev_token (B,)`` -> ``(logits (B, V), new state, weights (B, S))``.
+
+        Raises:
+            TypeError, ValueError: ``prev_token`` not ``(B,)`` ids in the vocabulary; see also
+                :meth:`LuongAttention.forward`.
+        """
+        require_token_ids("prev_token", prev_token, self.embedding.num_embeddings, dim=1, shape="(B,) token ids")
         attentional, new, weights = self._step(self.embedding(prev_token), state, enc_out, src_mask)
         return self.out(attentional), new, weights
 
     def run(self, tgt_in: torch.Tensor, state: LuongState, enc_out: torch.Tensor,
             src_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Teacher-forced steps, also returning the window centres:
-        ``(logits (B, T, V), weights (B, T, S), positions (B, T))`` (NaN positions for global)."""
+        ``(logits (B, T, V), weights (B, T, S), positions (B, T))`` (NaN positions for global:
+        global attention has no window centre).
+
+        Raises:
+            TypeError, ValueError: ``tgt_in`` not ``(B, T)`` ids in the vocabulary; see also
+                :meth:`LuongAttention.forward`.
+        """
+        require_token_ids("tgt_in", tgt_in, self.embedding.num_embeddings, dim=2, shape="(B, T) token ids")
         embedded = self.embedding(tgt_in)  # (B, T, E)
         outs, weights, positions = [], [], []
         for t in range(tgt_in.shape[1]):  # input feeding makes every step wait for the last

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from utils.validate import require_float, require_int, require_number, require_tensor, resolve_device
+
 __all__ = ["sinusoidal_positional_encoding", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding"]
 
 
@@ -23,9 +25,21 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int, base: float = 100
 
     Vaswani et al. (2017). Every pair of columns is one frequency; wavelengths grow
     geometrically from ``2π`` to almost ``2π · base``. An odd ``d_model`` drops the last cosine column.
+    Computed in float64, returned in ``dtype`` (float16, bfloat16, float32 or float64).
+
+    Raises:
+        TypeError: ``max_len``/``d_model`` not ints, ``base`` not a number, ``dtype`` not a
+            floating-point dtype.
+        ValueError: ``max_len`` or ``d_model`` below 1, ``base`` not a finite number above 1, a
+            device this machine does not have.
     """
-    if max_len < 1 or d_model < 1:
-        raise ValueError(f"max_len and d_model must be positive, got {max_len} and {d_model}")
+    max_len = require_int("max_len", max_len, minimum=1)
+    d_model = require_int("d_model", d_model, minimum=1)
+    base = require_number("base", base, low=1.0, low_open=True)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype (e.g. torch.float32), got {dtype}")
+    if device is not None:
+        device = resolve_device(device)
     pos = torch.arange(max_len, device=device, dtype=torch.float64).unsqueeze(1)  # (max_len, 1)
     two_i = torch.arange(0, d_model, 2, device=device, dtype=torch.float64)  # (ceil(d/2),)
     angle = pos / base ** (two_i / d_model)  # (max_len, ceil(d/2))
@@ -36,7 +50,13 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int, base: float = 100
 
 
 class SinusoidalPositionalEncoding(nn.Module):
-    """``x + PE[:T]`` for ``x (B, T, d_model)``, with fixed sinusoids (a buffer, not trained)."""
+    """``x + PE[:T]`` for ``x (B, T, d_model)``, with fixed sinusoids (a buffer, not trained).
+
+    Raises:
+        TypeError, ValueError: bad sizes (as :func:`sinusoidal_positional_encoding`); in
+            ``forward``, an ``x`` that is not a floating-point ``(B, T, d_model)`` tensor with
+            ``T <= max_len``.
+    """
 
     def __init__(self, d_model: int, max_len: int = 512, base: float = 10000.0) -> None:
         super().__init__()
@@ -49,10 +69,17 @@ class SinusoidalPositionalEncoding(nn.Module):
 
 
 class LearnedPositionalEncoding(nn.Module):
-    """``x + P[:T]`` with ``P (max_len, d_model)`` a trained table, one vector per position."""
+    """``x + P[:T]`` with ``P (max_len, d_model)`` a trained table, one vector per position.
+
+    Raises:
+        TypeError, ValueError: ``d_model``/``max_len`` not ints of at least 1; in ``forward``, an
+            ``x`` that is not a floating-point ``(B, T, d_model)`` tensor with ``T <= max_len``.
+    """
 
     def __init__(self, d_model: int, max_len: int = 512) -> None:
         super().__init__()
+        require_int("d_model", d_model, minimum=1)
+        require_int("max_len", max_len, minimum=1)
         self.d_model, self.max_len = d_model, max_len
         self.table = nn.Embedding(max_len, d_model)
 
@@ -62,5 +89,7 @@ class LearnedPositionalEncoding(nn.Module):
 
 
 def _check_positions(x: torch.Tensor, d_model: int, max_len: int) -> None:
+    require_tensor("x", x)
     if x.dim() != 3 or x.shape[-1] != d_model or x.shape[1] > max_len:
         raise ValueError(f"x must be (B, T, {d_model}) with T <= max_len={max_len}, got {tuple(x.shape)}")
+    require_float("x", x)

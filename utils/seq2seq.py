@@ -32,6 +32,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from utils.data.sequences import Vocab, make_sequence_task
 from utils.device import model_seed
+from utils.validate import (
+    require_int, require_lengths, require_number, require_tensor, require_token_ids, resolve_device,
+)
 
 __all__ = [
     "CELLS", "length_mask", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq",
@@ -53,26 +56,33 @@ def length_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tens
     >>> length_mask(torch.tensor([3, 1]), 4)
     tensor([[ True,  True,  True, False],
             [ True, False, False, False]])
+
+    A length of 0 gives a row of False; an empty batch gives a ``(0, max_len)`` mask.
+
+    Raises:
+        TypeError: ``lengths`` not an integer tensor; ``max_len`` not an int.
+        ValueError: ``lengths`` not 1-D, negative, or above ``max_len``.
     """
-    if lengths.dim() != 1:
-        raise ValueError(f"lengths must be 1-D (B,), got shape {tuple(lengths.shape)}")
-    max_len = int(lengths.max()) if max_len is None else max_len
+    if max_len is not None:
+        max_len = require_int("max_len", max_len, minimum=0)
+    require_lengths("lengths", lengths, max_len=max_len, min_length=0)
+    max_len = (int(lengths.max()) if len(lengths) else 0) if max_len is None else max_len
     positions = torch.arange(max_len, device=lengths.device)  # (S,)
     return positions.unsqueeze(0) < lengths.unsqueeze(1)  # (1, S) < (B, 1) -> (B, S)
 
 
-def _check_batch(src: torch.Tensor, src_lengths: torch.Tensor) -> None:
-    if src.dim() != 2:
-        raise ValueError(f"src must be (B, S) token ids, got shape {tuple(src.shape)}")
-    if src_lengths.shape != src.shape[:1]:
+def _check_batch(src: torch.Tensor, src_lengths: torch.Tensor, vocab_size: int | None = None) -> None:
+    """``src (B, S)`` ids in the vocabulary, ``src_lengths (B,)`` integers in ``[1, S]``."""
+    require_tensor("src", src, dim=2, shape="(B, S) token ids")
+    if vocab_size is not None:
+        require_token_ids("src", src, vocab_size)
+    if src.shape[1] == 0 and src.shape[0]:
+        raise ValueError(f"src has no positions (shape {tuple(src.shape)}): every source needs at least one token")
+    if isinstance(src_lengths, torch.Tensor) and src_lengths.dim() == 1 and src_lengths.shape != src.shape[:1]:
         raise ValueError(
             f"src_lengths has shape {tuple(src_lengths.shape)} but src has batch size {src.shape[0]}"
         )
-    if len(src_lengths) and (int(src_lengths.min()) < 1 or int(src_lengths.max()) > src.shape[1]):
-        raise ValueError(
-            f"src_lengths must lie in [1, {src.shape[1]}] (src has {src.shape[1]} columns), "
-            f"got min {int(src_lengths.min())} and max {int(src_lengths.max())}"
-        )
+    require_lengths("src_lengths", src_lengths, batch=src.shape[0], max_len=src.shape[1], min_length=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -90,7 +100,10 @@ class Encoder(nn.Module):
         num_layers: stacked layers; ``enc_final`` comes from the top one.
         pad_id: the padding id (its embedding is zero and never trained).
 
-    ``forward(src (B, S), src_lengths (B,))`` returns ``(enc_out, enc_final)``:
+    ``forward(src (B, S), src_lengths (B,))`` returns ``(enc_out, enc_final)``, and raises
+    ``TypeError`` for a ``src`` or ``src_lengths`` that is not an integer tensor and
+    ``ValueError`` for ids outside ``[0, vocab_size)``, ``S = 0``, or lengths outside ``[1, S]``.
+    An empty batch (``B = 0``) gives empty outputs:
 
     * ``enc_out (B, S, D)`` with ``D = H`` or ``2H``; zeros at padded positions;
     * ``enc_final``: ``(B, D)``, the state after the last real token (for a bidirectional encoder
@@ -102,6 +115,9 @@ class Encoder(nn.Module):
                  bidirectional: bool = False, num_layers: int = 1, pad_id: int = 0) -> None:
         super().__init__()
         _check_cell(cell)
+        for name, size in (("vocab_size", vocab_size), ("emb_dim", emb_dim), ("hidden_size", hidden_size),
+                           ("num_layers", num_layers)):
+            require_int(name, size, minimum=1)
         self.cell, self.hidden_size, self.bidirectional = cell, hidden_size, bidirectional
         self.num_layers = num_layers
         self.output_size = hidden_size * (2 if bidirectional else 1)
@@ -110,7 +126,7 @@ class Encoder(nn.Module):
                                bidirectional=bidirectional)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor):
-        _check_batch(src, src_lengths)
+        _check_batch(src, src_lengths, self.embedding.num_embeddings)
         B, S = src.shape
         embedded = self.embedding(src)  # (B, S, E)
         lengths = src_lengths.cpu()
@@ -159,6 +175,10 @@ class PlainDecoder(nn.Module):
         cell: ``"gru"``, ``"lstm"`` or ``"rnn"``.
         feed_context: concatenate ``c`` to the input at every step.
         pad_id: target padding id.
+
+    Raises:
+        ValueError: an unknown ``cell``; in :meth:`init_state`, an ``enc_final`` whose size is not
+            ``context_size``. Token ids are checked by :meth:`Seq2Seq.forward`, which feeds them.
     """
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden_size: int, context_size: int,
@@ -238,15 +258,23 @@ class Seq2Seq(nn.Module):
                 teacher_forcing: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Decode ``T = tgt_in.shape[1]`` steps; return ``(logits (B, T, V), weights (B, T, S) or None)``.
 
+        Raises:
+            TypeError: ids that are not integer tensors.
+            ValueError: ``teacher_forcing`` outside ``[0, 1]``; ``tgt_in`` not ``(B, T)`` with the
+                batch of ``src``, or with ids outside the decoder's vocabulary; bad ``src`` (see
+                :class:`Encoder`).
+
         ``tgt_in`` is ``<sos> y_1 … y_{T-1}``. With ``teacher_forcing = 1`` the decoder is fed the
         true previous token at every step; with a ratio ``r < 1`` each example, at each step, is
         fed the true token with probability ``r`` and its own greedy prediction otherwise (drawn
         from PyTorch's global generator, so ``seed_everything`` makes it repeatable).
         """
-        if not 0.0 <= teacher_forcing <= 1.0:
-            raise ValueError(f"teacher_forcing must be in [0, 1], got {teacher_forcing}")
+        require_number("teacher_forcing", teacher_forcing, low=0.0, high=1.0)
+        require_tensor("src", src, dim=2, shape="(B, S) token ids")
+        require_tensor("tgt_in", tgt_in)
         if tgt_in.dim() != 2 or tgt_in.shape[0] != src.shape[0]:
             raise ValueError(f"tgt_in must be (B, T) with B = {src.shape[0]}, got {tuple(tgt_in.shape)}")
+        self._check_targets(tgt_in)
         enc_out, src_mask, state = self.encode(src, src_lengths)
         if teacher_forcing == 1.0 and hasattr(self.decoder, "teacher_forced"):
             return self.decoder.teacher_forced(tgt_in, state, enc_out, src_mask)
@@ -265,6 +293,13 @@ class Seq2Seq(nn.Module):
                     prev = torch.where(forced, prev, guess)
         return torch.stack(logits, 1), _stack_weights(weights)
 
+    def _check_targets(self, tgt_in: torch.Tensor) -> None:
+        embedding = getattr(self.decoder, "embedding", None)
+        if isinstance(embedding, nn.Embedding):
+            require_token_ids("tgt_in", tgt_in, embedding.num_embeddings)
+        elif tgt_in.is_floating_point():
+            raise TypeError(f"tgt_in must hold integer token ids, got dtype {tgt_in.dtype}")
+
     @torch.no_grad()
     def greedy_decode(self, src: torch.Tensor, src_lengths: torch.Tensor,
                       max_len: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -274,9 +309,12 @@ class Seq2Seq(nn.Module):
             ``(tokens (B, T), weights (B, T, S) or None)`` with ``T <= max_len``: each row ends
             with its ``<eos>`` (kept) followed by ``<pad>``; a row that never produced ``<eos>``
             has ``max_len`` tokens.
+
+        Raises:
+            TypeError: ``max_len`` not an int; ids that are not integer tensors.
+            ValueError: ``max_len`` below 1; bad ``src``/``src_lengths`` (see :class:`Encoder`).
         """
-        if max_len < 1:
-            raise ValueError(f"max_len must be at least 1, got {max_len}")
+        max_len = require_int("max_len", max_len, minimum=1)
         enc_out, src_mask, state = self.encode(src, src_lengths)
         B = src.shape[0]
         prev = torch.full((B,), self.sos_id, dtype=torch.long, device=src.device)
@@ -310,7 +348,13 @@ def source_gradient_norms(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.
 
     Returns:
         ``(S,)`` on the CPU: the mean over the batch of the L2 norm of ``∂L/∂(E x_j)``.
+
+    Raises:
+        ValueError: padded or empty sources; see also :meth:`Seq2Seq.forward`.
     """
+    require_lengths("src_lengths", src_lengths, min_length=1)
+    if len(src_lengths) == 0:
+        raise ValueError("source_gradient_norms needs at least one example (the batch is empty)")
     if int(src_lengths.min()) != src.shape[1] or int(src_lengths.max()) != src.shape[1]:
         raise ValueError("source_gradient_norms needs unpadded sources of one length")
     captured = []
@@ -374,9 +418,17 @@ def time_recurrence_vs_matmul(lengths: Sequence[int], hidden_size: int = 128, ba
     Returns:
         ``{"lengths": [...], "recurrence": [seconds...], "matmul": [seconds...]}``.
         Random numbers come from a private generator: the caller's random state is untouched.
+
+    Raises:
+        TypeError, ValueError: sizes that are not positive ints, an unknown ``cell``, a device
+            this machine does not have.
     """
     _check_cell(cell)
-    device = torch.device(device)
+    for name, value in (("hidden_size", hidden_size), ("batch_size", batch_size), ("repeats", repeats)):
+        require_int(name, value, minimum=1)
+    for T in lengths:
+        require_int("each length", T, minimum=1)
+    device = resolve_device(device)
     gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

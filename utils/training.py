@@ -14,6 +14,7 @@ suite and the notebook pipeline set it), so that stored outputs are reproducible
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from itertools import count
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from utils.validate import require_float, require_int, require_number, require_tensor, require_token_ids, resolve_device
 
 __all__ = [
     "progress_enabled", "to_device", "History", "fit",
@@ -35,7 +38,14 @@ def progress_enabled() -> bool:
 
 
 def to_device(batch, device: torch.device | str):
-    """Move a tensor, or every tensor inside tuples, lists and dicts, to ``device``."""
+    """Move a tensor, or every tensor inside tuples, lists and dicts, to ``device``.
+
+    Raises:
+        TypeError, ValueError: an unknown device name, or one this machine does not have (the
+            message lists the ones it has).
+    """
+    if not isinstance(device, torch.device) or device.type != "cpu":
+        device = resolve_device(device)
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
@@ -107,11 +117,29 @@ def fit(
 
     Returns:
         A :class:`History`.
+
+    Raises:
+        TypeError: ``steps``/``eval_every`` not ints; ``step_fn`` returning a loss that is not a
+            tensor.
+        ValueError: ``steps`` or ``eval_every`` below 1; a ``target`` without ``eval_fn``, or not
+            a ``(name, value)`` pair; ``clip_grad_norm`` not positive; an unknown or absent
+            ``device``; an empty ``batches``; a loss with more than one element.
+        FloatingPointError: the loss is NaN or infinite: training stops at that step, before the
+            weights are updated, and the message gives the step and the last finite loss.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    steps = require_int("steps", steps, minimum=1)
+    eval_every = require_int("eval_every", eval_every, minimum=1)
+    device = resolve_device(device)
+    if clip_grad_norm is not None:
+        require_number("clip_grad_norm", clip_grad_norm, low=0.0, low_open=True)
     if target is not None and eval_fn is None:
         raise ValueError("a target needs an eval_fn to measure it")
+    if target is not None and (not isinstance(target, (tuple, list)) or len(target) != 2
+                               or not isinstance(target[0], str)):
+        raise ValueError(f"target must be a (metric name, value) pair, got {target!r}")
+    if not callable(batches) and not isinstance(batches, Iterable):
+        raise TypeError(f"batches must be an iterable of batches or a callable step -> batch, "
+                        f"got {type(batches).__name__}")
     history = History()
     source = batches if callable(batches) else _cycle(batches)
     bar = tqdm(total=steps, desc=desc, disable=not progress_enabled(), leave=False)
@@ -131,6 +159,7 @@ def fit(
     for step in range(1, steps + 1):
         batch = to_device(source(step) if callable(source) else next(source), device)
         loss, metrics = step_fn(model, batch)
+        value = _loss_value(loss, step, history)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip_grad_norm is not None:
@@ -139,7 +168,7 @@ def fit(
         if scheduler is not None:
             scheduler.step()
         history.steps.append(step)
-        history.loss.append(float(loss.detach()))
+        history.loss.append(value)
         for k, v in (metrics or {}).items():
             history.train.setdefault(k, []).append(float(v))
         bar.update(1)
@@ -153,6 +182,22 @@ def fit(
     bar.close()
     model.eval()
     return history
+
+
+def _loss_value(loss, step: int, history: History) -> float:
+    """The loss as a float (the one sync a step needs anyway), or a clear error if it is unusable."""
+    require_tensor("the loss step_fn returned", loss)
+    if loss.numel() != 1:
+        raise ValueError(f"step_fn must return a scalar loss, got shape {tuple(loss.shape)} (use .mean())")
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        last = f"the last finite loss was {history.loss[-1]:.4g} at step {history.steps[-1]}" \
+            if history.loss else "it was the first step"
+        raise FloatingPointError(
+            f"the loss became {value} at step {step} ({last}); training stopped before updating "
+            f"the weights. Try a lower learning rate, gradient clipping, or look for NaN/inf in the batch"
+        )
+    return value
 
 
 def _cycle(iterable: Iterable):
@@ -180,10 +225,23 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) 
 
     Returns:
         A scalar: the sum of ``-log p(y_t)`` over real tokens divided by their number.
+
+    Raises:
+        TypeError: ``logits`` not a floating-point tensor; ``targets`` not integer ids.
+        ValueError: shapes that do not fit; a target id outside ``[0, V)`` (other than
+            ``pad_id``); no real token at all (the mean over zero tokens would be NaN).
     """
+    require_tensor("logits", logits)
+    require_tensor("targets", targets)
     if logits.dim() != 3 or targets.shape != logits.shape[:2]:
         raise ValueError(f"logits must be (B, T, V) and targets (B, T); got logits "
                          f"{tuple(logits.shape)} and targets {tuple(targets.shape)}")
+    require_float("logits", logits)
+    real = targets != pad_id
+    require_token_ids("targets", targets.masked_fill(~real, 0), logits.shape[-1])
+    if not bool(real.any()):
+        raise ValueError(f"targets hold no real token (every position is pad_id={pad_id}): "
+                         f"the mean loss over zero tokens is undefined")
     return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_id)
 
 
@@ -214,7 +272,13 @@ def position_error_rates(predictions: torch.Tensor, targets: torch.Tensor,
     Returns:
         ``(T,)`` float: at each position, the wrong predictions divided by the real targets
         there (0 where every target is padding).
+
+    Raises:
+        TypeError: not tensors.
+        ValueError: not both ``(B, T)`` of one shape.
     """
+    require_tensor("predictions", predictions)
+    require_tensor("targets", targets)
     if predictions.shape != targets.shape or targets.dim() != 2:
         raise ValueError(f"predictions and targets must both be (B, T); got {tuple(predictions.shape)} "
                          f"and {tuple(targets.shape)}")
@@ -265,11 +329,18 @@ def evaluate_seq2seq(model: nn.Module, pairs, src_vocab, tgt_vocab, device: torc
 
     Returns:
         A :class:`Seq2SeqReport`.
+
+    Raises:
+        ValueError: ``pairs`` empty; ``batch_size`` below 1; ``extra_len`` negative; an unknown
+            or absent ``device``.
     """
     from utils.data.sequences import collate  # noqa: PLC0415  (utils.data does not import training)
 
     if not pairs:
         raise ValueError("pairs is empty")
+    batch_size = require_int("batch_size", batch_size, minimum=1)
+    extra_len = require_int("extra_len", extra_len, minimum=0)
+    device = resolve_device(device)
     was_training = model.training
     model.eval()
     correct_tokens, total_tokens, exact = {}, {}, {}

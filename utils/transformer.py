@@ -26,6 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.attention import scaled_dot_product_attention
+from utils.validate import (
+    require_float, require_int, require_lengths, require_mask, require_number, require_same_dtype, require_tensor,
+    resolve_device,
+)
 
 __all__ = [
     "causal_mask", "padding_mask", "split_heads", "merge_heads", "MultiHeadAttention",
@@ -34,34 +38,72 @@ __all__ = [
 
 
 def causal_mask(T_q: int, T_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
-    """``(T_q, T_k)`` bool, True where key ``j <= t``: query ``t`` may see positions ``0..t`` only."""
-    T_k = T_q if T_k is None else T_k
+    """``(T_q, T_k)`` bool, True where key ``j <= t``: query ``t`` may see positions ``0..t`` only.
+
+    Raises:
+        TypeError: ``T_q``/``T_k`` not ints; ``device`` not a str or device.
+        ValueError: negative sizes; a device this machine does not have.
+    """
+    T_q = require_int("T_q", T_q, minimum=0)
+    T_k = T_q if T_k is None else require_int("T_k", T_k, minimum=0)
+    if isinstance(device, str):
+        device = resolve_device(device)
     return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril()
 
 
 def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
-    """``(B, T)`` bool from ``lengths (B,)``: True on the first ``lengths[b]`` (real) positions."""
-    lengths = torch.as_tensor(lengths)
-    if lengths.dim() != 1:
-        raise ValueError(f"lengths must be 1-D (B,), got shape {tuple(lengths.shape)}")
-    T = int(lengths.max()) if max_len is None else max_len
+    """``(B, T)`` bool from ``lengths (B,)``: True on the first ``lengths[b]`` (real) positions.
+
+    ``T`` is ``max_len``, or the longest length if None. A length of 0 gives a row of False (a
+    fully masked row, which attention turns into zero weights).
+
+    Raises:
+        TypeError: ``lengths`` not integers (a list of ints is accepted); ``max_len`` not an int.
+        ValueError: ``lengths`` not 1-D, negative, or longer than ``max_len``.
+    """
+    if not isinstance(lengths, torch.Tensor):
+        try:
+            lengths = torch.as_tensor(lengths)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"lengths must be a 1-D tensor or list of ints, got {type(lengths).__name__}") from None
+    if max_len is not None:
+        max_len = require_int("max_len", max_len, minimum=0)
+    require_lengths("lengths", lengths, max_len=max_len, min_length=0)
+    T = (int(lengths.max()) if len(lengths) else 0) if max_len is None else max_len
     return torch.arange(T, device=lengths.device) < lengths.unsqueeze(1)  # (1, T) < (B, 1) -> (B, T)
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """``(B, T, H*d) -> (B, H, T, d)``: each head gets its own slice of the features."""
+    """``(B, T, H*d) -> (B, H, T, d)``: each head gets its own slice of the features.
+
+    Raises:
+        TypeError: ``x`` not a tensor, ``num_heads`` not an int.
+        ValueError: ``x`` not 3-D, ``num_heads < 1``, or ``E`` not divisible by it.
+    """
+    num_heads = require_int("num_heads", num_heads, minimum=1)
+    require_tensor("x", x)
     if x.dim() != 3 or x.shape[-1] % num_heads:
         raise ValueError(f"x must be (B, T, E) with E divisible by num_heads={num_heads}, got {tuple(x.shape)}")
-    B, T, E = x.shape
-    return x.view(B, T, num_heads, E // num_heads).transpose(1, 2)  # (B, T, H, d) -> (B, H, T, d)
+    return x.unflatten(-1, (num_heads, -1)).transpose(-3, -2)  # (B, T, H, d) -> (B, H, T, d)
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """``(B, H, T, d) -> (B, T, H*d)``: the heads' outputs side by side (the inverse of split)."""
+    """``(B, H, T, d) -> (B, T, H*d)``: the heads' outputs side by side (the inverse of split).
+
+    Raises:
+        TypeError: ``x`` not a tensor.
+        ValueError: ``x`` not 4-D.
+    """
+    require_tensor("x", x)
     if x.dim() != 4:
         raise ValueError(f"x must be (B, H, T, d), got shape {tuple(x.shape)}")
-    B, H, T, d = x.shape
-    return x.transpose(1, 2).reshape(B, T, H * d)  # (B, H, T, d) -> (B, T, H, d) -> (B, T, H*d)
+    return x.transpose(-3, -2).flatten(-2)  # (B, H, T, d) -> (B, T, H, d) -> (B, T, H*d)
+
+
+def _check_x(x, d_model: int) -> None:
+    require_tensor("x", x, dim=3, shape=f"(B, T, {d_model})")
+    if x.shape[-1] != d_model:
+        raise ValueError(f"x must be (B, T, {d_model}), got shape {tuple(x.shape)}")
 
 
 class MultiHeadAttention(nn.Module):
@@ -77,6 +119,14 @@ class MultiHeadAttention(nn.Module):
         bias: biases in the four projections.
         kdim, vdim: the sizes of keys and values (default ``E``), for cross-attention.
         batch_first: must be True (the course is batch first); kept for PyTorch's signature.
+
+    Works in float16, bfloat16, float32 and float64 (CPU tested; both paths), with ``T_q = 0``,
+    ``T_k = 0`` and an empty batch.
+
+    Raises:
+        TypeError: sizes that are not ints, a dropout that is not a number.
+        ValueError: sizes below 1, ``embed_dim`` not divisible by ``num_heads``, dropout outside
+            ``[0, 1)``, ``batch_first=False``.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -84,6 +134,11 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if not batch_first:
             raise ValueError("batch_first must be True: inputs are (B, T, E) throughout the course")
+        embed_dim = require_int("embed_dim", embed_dim, minimum=1)
+        num_heads = require_int("num_heads", num_heads, minimum=1)
+        kdim = None if kdim is None else require_int("kdim", kdim, minimum=1)
+        vdim = None if vdim is None else require_int("vdim", vdim, minimum=1)
+        dropout = require_number("dropout", dropout, low=0.0, high=1.0, high_open=True)
         if num_heads < 1 or embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
@@ -107,6 +162,15 @@ class MultiHeadAttention(nn.Module):
         Returns:
             ``(output (B, T_q, E), weights)``: weights ``(B, T_q, T_k)`` averaged over heads, or
             ``(B, H, T_q, T_k)`` if not ``average_attn_weights``; None if not ``need_weights``.
+            A query that may attend to no key gets zero weights and a zero context (output
+            ``= out_proj.bias``) on both paths, with finite gradients.
+
+        Raises:
+            TypeError: inputs that are not floating-point tensors of the module's dtype; an
+                integer mask (use ``mask.bool()``: True = may attend).
+            ValueError: shapes that do not fit (``(B, T, E)``, shared ``B`` and ``T_k``); masks of
+                the wrong shape, or float masks of 0s and 1s; NaN or ``+inf`` in the scores
+                (readable path only: NaN in the inputs reaches the output on the fast path).
         """
         key = query if key is None else key
         value = key if value is None else value
@@ -130,19 +194,33 @@ class MultiHeadAttention(nn.Module):
         if readable:  # softmax(Q Kᵀ / √d) V, spelled out, weights kept
             context, weights = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         else:  # PyTorch's fused kernels: the same numbers, no weights
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal)
-            if mask is not None:  # keep the promise: a query with no key left gets zeros
+            empty = None
+            if mask is not None and T_k > 0:  # keep the promise: a query with no key left gets zeros
                 allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
-                context = context.masked_fill(~allowed.any(-1, keepdim=True), 0.0)
+                has_key = allowed.any(-1, keepdim=True)
+                if not bool(has_key.all()):  # let those rows see every key (finite, no NaN in the
+                    empty = ~has_key  # kernel's forward or backward), then zero their context
+                    mask = mask | empty if mask.dtype == torch.bool else mask.masked_fill(empty, 0.0)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal)
+            if empty is not None:
+                context = context.masked_fill(empty, 0.0)
         output = self.out_proj(merge_heads(context))  # (B, H, T_q, d) -> (B, T_q, E) -> W^O
         if weights is not None and average_attn_weights:
             weights = weights.mean(dim=1)  # (B, H, T_q, T_k) -> (B, T_q, T_k)
         return output, (weights if need_weights else None)
 
     def _check_inputs(self, query, key, value) -> None:
-        for name, t, size in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
-            if t.dim() != 3 or t.shape[-1] != size:
+        named = (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim))
+        for name, t, size in named:
+            require_tensor(name, t, dim=3, shape=f"(B, T, {size})")
+            if t.shape[-1] != size:
                 raise ValueError(f"{name} must be (B, T, {size}), got shape {tuple(t.shape)}")
+            require_float(name, t)
+        require_same_dtype(("query", query), ("key", key), ("value", value))
+        weight = self.out_proj.weight
+        if query.dtype != weight.dtype:
+            raise TypeError(f"query has dtype {query.dtype} but the module's weights are {weight.dtype}; "
+                            f"convert one of them (e.g. module.to({query.dtype}))")
         if not query.shape[0] == key.shape[0] == value.shape[0] or key.shape[1] != value.shape[1]:
             raise ValueError(f"query {tuple(query.shape)}, key {tuple(key.shape)} and value "
                              f"{tuple(value.shape)} must share B, and key and value T_k")
@@ -150,6 +228,8 @@ class MultiHeadAttention(nn.Module):
     def _merge_masks(self, key_padding_mask, attn_mask, B, T_q, T_k, ref) -> torch.Tensor | None:
         """One mask broadcastable to ``(B, H, T_q, T_k)``: bool (True = may attend) or float (added)."""
         masks = []
+        require_mask("attn_mask", attn_mask, None)
+        require_mask("key_padding_mask", key_padding_mask, None, meaning="True = a real token")
         if attn_mask is not None:
             if attn_mask.dim() == 2 and attn_mask.shape == (T_q, T_k):
                 attn_mask = attn_mask.view(1, 1, T_q, T_k)
@@ -253,7 +333,12 @@ class TransformerEncoderBlock(nn.Module):
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
                 attn_mask: torch.Tensor | None = None, is_causal: bool = False,
                 need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``x (B, T, d_model)`` -> ``(x (B, T, d_model), weights (B, H, T, T) or None)``."""
+        """``x (B, T, d_model)`` -> ``(x (B, T, d_model), weights (B, H, T, T) or None)``.
+
+        Raises:
+            TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
+        """
+        _check_x(x, self.self_attn.embed_dim)
         def attend(h):
             out, w = self.self_attn(h, h, h, key_padding_mask, need_weights, attn_mask,
                                     average_attn_weights=False, is_causal=is_causal)
@@ -296,7 +381,13 @@ class TransformerEncoder(nn.Module):
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
                 attn_mask: torch.Tensor | None = None, is_causal: bool = False,
                 need_weights: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        """``x (B, T, d_model)`` -> ``(x, [weights (B, H, T, T) per layer] or None)``."""
+        """``x (B, T, d_model)`` -> ``(x, [weights (B, H, T, T) per layer] or None)``.
+
+        Raises:
+            TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
+        """
+        if len(self.layers):
+            _check_x(x, self.layers[0].self_attn.embed_dim)
         all_weights = []
         for layer in self.layers:
             x, w = layer(x, key_padding_mask, attn_mask, is_causal, need_weights)

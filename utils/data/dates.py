@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from utils.data.sequences import Vocab
+from utils.validate import require_int
 
 __all__ = [
     "DATE_FORMATS", "TARGET_SPANS", "SOURCE_CHARS", "TARGET_CHARS", "DateTask",
@@ -75,6 +76,9 @@ def format_date(date: dt.date, fmt: str) -> tuple[str, dict[str, tuple[int, int]
     Returns:
         ``(text, spans)``: the text, and for ``"year"``, ``"month"`` and ``"day"`` the
         ``[start, end)`` character span that expresses it (for ``{dth}`` only the digits).
+
+    Raises:
+        ValueError: an unknown field, or a format without a year, a month and a day.
     """
     values = {
         "yyyy": f"{date.year:04d}", "yy": f"{date.year % 100:02d}",
@@ -123,9 +127,12 @@ def make_date_task(n: int, seed: int = 0, formats: Sequence[str] = DATE_FORMATS)
 
     Returns:
         A :class:`DateTask` ``(pairs, src_vocab, tgt_vocab, spans, formats)``.
+
+    Raises:
+        TypeError: ``n`` not an int.
+        ValueError: ``n`` negative; ``formats`` empty or with a bad format.
     """
-    if n < 0:
-        raise ValueError(f"n must be non-negative, got {n}")
+    require_int("n", n, minimum=0)
     if not formats:
         raise ValueError("formats is empty")
     rng = random.Random(seed)

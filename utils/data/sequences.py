@@ -22,6 +22,7 @@ from typing import NamedTuple
 import torch
 
 from utils.device import model_seed
+from utils.validate import require_int
 
 __all__ = [
     "PAD", "SOS", "EOS", "UNK", "Vocab", "Batch", "collate", "iterate_batches", "BucketBatches",
@@ -89,7 +90,11 @@ def _pad(rows: list[list[int]], pad_id: int) -> torch.Tensor:
 
 def collate(pairs: Sequence[tuple[Sequence[str], Sequence[str]]], src_vocab: Vocab,
             tgt_vocab: Vocab) -> Batch:
-    """Pad a list of ``(source tokens, target tokens)`` pairs into a :class:`Batch`."""
+    """Pad a list of ``(source tokens, target tokens)`` pairs into a :class:`Batch`.
+
+    Raises:
+        ValueError: no pairs, or a source with no token.
+    """
     if not pairs:
         raise ValueError("pairs is empty")
     src = [src_vocab.encode(s) for s, _ in pairs]
@@ -113,7 +118,18 @@ def iterate_batches(pairs: Sequence, src_vocab: Vocab, tgt_vocab: Vocab, batch_s
 
     This is a generator: it is spent after one pass, so :func:`utils.training.fit` cannot cycle
     it. For training over several passes use :class:`BucketBatches`, which reshuffles each pass.
+
+    Raises:
+        TypeError, ValueError: at the call (not at the first batch): ``batch_size`` not an int of
+            at least 1; ``pairs`` empty.
     """
+    require_int("batch_size", batch_size, minimum=1)
+    if len(pairs) == 0:
+        raise ValueError("pairs is empty")
+    return _iterate_batches(pairs, src_vocab, tgt_vocab, batch_size, shuffle, seed)
+
+
+def _iterate_batches(pairs, src_vocab, tgt_vocab, batch_size, shuffle, seed) -> Iterator[Batch]:
     order = list(range(len(pairs)))
     if shuffle:
         random.Random(model_seed(seed)).shuffle(order)
@@ -137,14 +153,17 @@ class BucketBatches:
         src_vocab, tgt_vocab: their vocabularies.
         batch_size: examples per batch (the last batch of a pass may be smaller).
         seed: fixes the order of every pass.
+
+    Raises:
+        TypeError: ``batch_size`` not an int.
+        ValueError: ``pairs`` empty; ``batch_size`` below 1.
     """
 
     def __init__(self, pairs: Sequence, src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int,
                  seed: int = 0) -> None:
         if not pairs:
             raise ValueError("pairs is empty")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        require_int("batch_size", batch_size, minimum=1)
         self.pairs, self.src_vocab, self.tgt_vocab = pairs, src_vocab, tgt_vocab
         self.batch_size, self.seed, self.passes = batch_size, seed, 0
 
@@ -197,8 +216,17 @@ def make_sequence_task(kind: str, n: int, min_len: int, max_len: int, n_symbols:
             out by long ones in a loss averaged over tokens).
 
     Returns:
-        ``(pairs, vocab)``: pairs of token lists, and one vocabulary for source and target.
+        ``(pairs, vocab)``: pairs of token lists, and one vocabulary for source and target
+        (``n = 0`` gives no pairs).
+
+    Raises:
+        TypeError: ``n``, ``min_len``, ``max_len`` or ``n_symbols`` not ints.
+        ValueError: an unknown ``kind`` or ``lengths``; ``n`` negative; lengths or ``n_symbols``
+            out of range.
     """
+    require_int("n", n, minimum=0)
+    for name, value in (("min_len", min_len), ("max_len", max_len), ("n_symbols", n_symbols)):
+        require_int(name, value)
     if kind not in SEQUENCE_TASKS:
         raise ValueError(f"kind must be one of {sorted(SEQUENCE_TASKS)}, got {kind!r}")
     if not 1 <= min_len <= max_len:

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import torch
 
 from utils.data.sequences import Vocab
+from utils.validate import require_int
 
 __all__ = [
     "POSITIVE_WORDS", "NEGATIVE_WORDS", "FILLER_WORDS", "SENTIMENT_LABELS",
@@ -61,7 +62,14 @@ def make_sentiment_task(n: int, min_len: int = 8, max_len: int = 16, negation_pr
 
     Returns:
         ``(examples, vocab)``; labels are indices into :data:`SENTIMENT_LABELS`.
+
+    Raises:
+        TypeError: ``n``, ``min_len`` or ``max_len`` not ints.
+        ValueError: ``n`` negative; lengths or ``negation_prob`` out of range.
     """
+    require_int("n", n, minimum=0)
+    require_int("min_len", min_len)
+    require_int("max_len", max_len)
     if not 8 <= min_len <= max_len:  # room for three negated cues and a distractor
         raise ValueError(f"need 8 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
     if not 0.0 <= negation_prob <= 1.0:
@@ -93,7 +101,11 @@ class TextBatch(NamedTuple):
 
 
 def collate_text(examples: Sequence[tuple[Sequence[str], int]], vocab: Vocab) -> TextBatch:
-    """Pad a list of ``(tokens, label)`` into a :class:`TextBatch`."""
+    """Pad a list of ``(tokens, label)`` into a :class:`TextBatch`.
+
+    Raises:
+        ValueError: no examples, or a sentence with no token.
+    """
     if not examples:
         raise ValueError("examples is empty")
     ids = [vocab.encode(tokens) for tokens, _ in examples]
@@ -109,7 +121,18 @@ def collate_text(examples: Sequence[tuple[Sequence[str], int]], vocab: Vocab) ->
 
 def iterate_text_batches(examples: Sequence, vocab: Vocab, batch_size: int, shuffle: bool = True,
                          seed: int = 0) -> Iterator[TextBatch]:
-    """Yield :class:`TextBatch` es over ``examples`` once, shuffled with ``seed``."""
+    """Yield :class:`TextBatch` es over ``examples`` once, shuffled with ``seed``.
+
+    Raises:
+        TypeError, ValueError: at the call: ``batch_size`` not an int of at least 1; no examples.
+    """
+    require_int("batch_size", batch_size, minimum=1)
+    if len(examples) == 0:
+        raise ValueError("examples is empty")
+    return _iterate_text_batches(examples, vocab, batch_size, shuffle, seed)
+
+
+def _iterate_text_batches(examples, vocab, batch_size, shuffle, seed) -> Iterator[TextBatch]:
     order = list(range(len(examples)))
     if shuffle:
         random.Random(seed).shuffle(order)

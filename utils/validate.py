@@ -1,0 +1,253 @@
+"""Input checks shared by every public entry point of ``utils``: one line says what was wrong.
+
+Each helper raises with a message that names the argument, what it got and what it expected::
+
+    TypeError: query must be a torch.Tensor, got list
+    ValueError: key has 32 features but query has 64
+    TypeError: attn_mask has dtype torch.int64; use a bool mask (True = may attend), e.g. attn_mask.bool(), ...
+
+``TypeError`` is for a wrong kind of thing (not a tensor, an integer tensor where a float one is
+needed); ``ValueError`` for a right kind with a wrong shape, size or value. Checks on shapes and
+dtypes cost nothing; the few that look at values (token ids, lengths) read small tensors only.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import torch
+
+__all__ = [
+    "shape_of", "require_tensor", "require_float", "require_same_dtype", "require_features",
+    "require_mask", "require_token_ids", "require_lengths", "require_int", "require_number",
+    "require_finite", "available_devices", "resolve_device", "MASK_CONVENTION",
+]
+
+MASK_CONVENTION = ("use a bool mask (True = may attend), e.g. {name}.bool(), or a float mask "
+                   "that is added to the scores (0 = keep, -inf = block)")
+
+
+def shape_of(t: torch.Tensor) -> tuple[int, ...]:
+    """``tuple(t.shape)``, the form every message prints."""
+    return tuple(t.shape)
+
+
+def require_tensor(name: str, x, *, dim: int | tuple[int, ...] | None = None, min_dim: int | None = None,
+                   shape: str | None = None) -> torch.Tensor:
+    """``x`` itself, if it is a tensor with ``dim`` (one or several allowed) or at least ``min_dim`` dimensions.
+
+    Args:
+        shape: how the expected shape reads in the message, e.g. ``"(B, T, 8)"``.
+
+    Raises:
+        TypeError: ``x`` is not a ``torch.Tensor`` (a list, None, a NumPy array).
+        ValueError: it has the wrong number of dimensions.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    dims = (dim,) if isinstance(dim, int) else dim
+    if min_dim is not None and x.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimensions{' ' + shape if shape else ''}, "
+                         f"got shape {shape_of(x)}")
+    if dims is not None and x.dim() not in dims:
+        want = shape or f"{' or '.join(map(str, dims))}-D"
+        raise ValueError(f"{name} must be {want}, got shape {shape_of(x)}")
+    return x
+
+
+def require_float(name: str, x: torch.Tensor) -> None:
+    """Raise ``TypeError`` unless ``x`` holds floating-point numbers (float16/bfloat16/32/64)."""
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype} "
+                        f"(convert it with {name}.float())")
+
+
+def require_same_dtype(*named: tuple[str, torch.Tensor]) -> None:
+    """Raise ``TypeError`` unless every ``(name, tensor)`` has the dtype of the first one."""
+    first_name, first = named[0]
+    for name, t in named[1:]:
+        if t.dtype != first.dtype:
+            raise TypeError(f"{name} has dtype {t.dtype} but {first_name} has {first.dtype}; "
+                            f"convert one of them (e.g. {name}.to({first_name}.dtype))")
+
+
+def require_features(name: str, t: torch.Tensor, expected: int, what: str = "this layer expects") -> None:
+    """Raise ``ValueError`` unless the last dimension of ``t`` is ``expected``."""
+    if t.shape[-1] != expected:
+        raise ValueError(f"{name} has {t.shape[-1]} features but {what} {expected} "
+                         f"({name} shape {shape_of(t)})")
+
+
+def require_mask(name: str, mask, target: torch.Size | tuple[int, ...] | None, *, float_ok: bool = True,
+                 meaning: str = "True = may attend") -> torch.Tensor | None:
+    """Check a mask: None, or a bool tensor (or float, if ``float_ok``) broadcastable to ``target``
+    (``target=None``: the caller checks the shape).
+
+    An integer mask is rejected: a 0/1 ``long`` mask would silently be read as an additive float
+    mask (adding 1 to allowed scores blocks nothing). A float mask whose values are only 0 and 1
+    is rejected for the same reason.
+
+    Raises:
+        TypeError: not a tensor, or an integer (or, without ``float_ok``, a float) dtype.
+        ValueError: it does not broadcast to ``target``, or it is a float 0/1 mask.
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or None, got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        if not float_ok:
+            raise TypeError(f"{name} must be a bool tensor ({meaning}), got {mask.dtype}; "
+                            f"for a 0/1 mask use {name}.bool()")
+        if not mask.is_floating_point():
+            raise TypeError(f"{name} has dtype {mask.dtype}; " + MASK_CONVENTION.format(name=name))
+    if target is None:
+        shape = None
+    else:
+        try:
+            shape = torch.broadcast_shapes(mask.shape, target)
+        except RuntimeError:
+            shape = None
+    if target is not None and shape != tuple(target):
+        raise ValueError(f"{name} of shape {shape_of(mask)} does not broadcast to the scores' shape "
+                         f"{tuple(target)} ({meaning})")
+    if mask.dtype != torch.bool and mask.numel() and bool(((mask == 0) | (mask == 1)).all()) \
+            and bool((mask == 1).any()):
+        raise ValueError(f"{name} is a float mask of 0s and 1s, which would be added to the scores "
+                         f"and block nothing; " + MASK_CONVENTION.format(name=name))
+    return mask
+
+
+def require_token_ids(name: str, ids, vocab_size: int, *, dim: int | None = None,
+                      shape: str | None = None) -> torch.Tensor:
+    """Check that ``ids`` is an integer tensor with every id in ``[0, vocab_size)``.
+
+    Raises:
+        TypeError: not a tensor, or not an integer dtype.
+        ValueError: wrong number of dimensions, or an id outside the vocabulary.
+    """
+    require_tensor(name, ids, dim=dim, shape=shape)
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype} (use {name}.long())")
+    if ids.numel():
+        low, high = torch.aminmax(ids)
+        low, high = int(low), int(high)
+        if low < 0 or high >= vocab_size:
+            raise ValueError(f"{name} holds ids from {low} to {high}, but the vocabulary has "
+                             f"{vocab_size} tokens (ids 0 to {vocab_size - 1})")
+    return ids
+
+
+def require_lengths(name: str, lengths, *, batch: int | None = None, max_len: int | None = None,
+                    min_length: int = 1) -> torch.Tensor:
+    """Check a ``(B,)`` integer tensor of lengths, each in ``[min_length, max_len]``.
+
+    Raises:
+        TypeError: not a tensor, or not an integer dtype.
+        ValueError: not 1-D, not ``batch`` long, or a length out of range.
+    """
+    if not isinstance(lengths, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of integer lengths (B,), got {type(lengths).__name__}")
+    if lengths.dim() != 1:
+        raise ValueError(f"{name} must be 1-D (B,), got shape {shape_of(lengths)}")
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integers, got dtype {lengths.dtype} (use {name}.long())")
+    if batch is not None and lengths.shape[0] != batch:
+        raise ValueError(f"{name} has shape {shape_of(lengths)} but the batch has size {batch}")
+    if lengths.numel():
+        low, high = (int(v) for v in torch.aminmax(lengths))
+        top = math.inf if max_len is None else max_len
+        if low < min_length or high > top:
+            want = f"at least {min_length}" if max_len is None else f"in [{min_length}, {max_len}]"
+            raise ValueError(f"{name} must lie {want}, got min {low} and max {high}")
+    return lengths
+
+
+def require_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int if it is an integer (not a bool) in ``[minimum, maximum]``.
+
+    Raises:
+        TypeError: not an integer (a float, a string, a bool).
+        ValueError: out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        if maximum is None:
+            want = f"at least {minimum}"
+        elif minimum is None:
+            want = f"at most {maximum}"
+        else:
+            want = f"between {minimum} and {maximum}"
+        raise ValueError(f"{name} must be {want}, got {value}")
+    return int(value)
+
+
+def require_number(name: str, value, *, low: float | None = None, high: float | None = None,
+                   low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a float if it is a finite real number in the interval ``low``–``high``.
+
+    ``low_open``/``high_open`` exclude the ends: e.g. dropout is in ``[0, 1)``.
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: NaN, infinite, or outside the interval.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    bad = not math.isfinite(value)
+    bad |= low is not None and (value <= low if low_open else value < low)
+    bad |= high is not None and (value >= high if high_open else value > high)
+    if bad:
+        lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+        raise ValueError(f"{name} must be a finite number in {lo}, {hi}, got {value}")
+    return value
+
+
+def require_finite(name: str, x: torch.Tensor, hint: str = "") -> None:
+    """Raise ``ValueError`` if ``x`` holds NaN or ±inf (one pass over ``x``, one sync).
+
+    Use it where a value enters the course's code and is cheap to check (a loss, a small input).
+    """
+    if not bool(torch.isfinite(x).all()):
+        kinds = [k for k, bad in (("NaN", torch.isnan(x).any()), ("inf", torch.isinf(x).any())) if bool(bad)]
+        raise ValueError(f"{name} contains {' and '.join(kinds)}{hint}")
+
+
+def available_devices() -> list[str]:
+    """The device names this machine can use: always ``"cpu"``, then ``"cuda"``/``"cuda:i"``, ``"mps"``."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    backend = getattr(torch.backends, "mps", None)
+    if backend is not None and backend.is_available():
+        names.append("mps")
+    return names
+
+
+def resolve_device(device, name: str = "device") -> torch.device:
+    """``device`` (a string or ``torch.device``) as a ``torch.device`` this machine has.
+
+    Raises:
+        TypeError: not a string or ``torch.device``.
+        ValueError: an unknown name (``"gpu"``) or a device this machine lacks (``"cuda"`` on a
+            CPU-only machine); the message lists what it has.
+    """
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a str or torch.device, got {type(device).__name__}")
+    have = available_devices()
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"{name}={device!r} is not a device name; this machine has {have}") from None
+    if resolved.type == "cpu":
+        return resolved
+    ok = (resolved.type == "cuda" and torch.cuda.is_available()
+          and (resolved.index is None or resolved.index < torch.cuda.device_count()))
+    ok |= resolved.type == "mps" and "mps" in have
+    if not ok:
+        raise ValueError(f"{name}={device!r} is not available on this machine, which has {have}")
+    return resolved
