@@ -17,3 +17,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def ours(fn):
+    """``fn`` as if a learner had written it: checkers reject the course's own functions by
+    identity, and the tests use the references as stand-ins for a right answer."""
+    def answer(*args, **kwargs):
+        return fn(*args, **kwargs)
+    answer.__name__ = getattr(fn, "__name__", "answer")
+    return answer

@@ -2,8 +2,13 @@
 
 import torch
 
+from tests.conftest import ours
 from utils.checks.glimpse import check_hard_glimpse, check_reinforce_surrogate, check_soft_glimpse
-from utils.glimpse import hard_glimpse, reinforce_loss, soft_glimpse
+from utils.glimpse import hard_glimpse as _hard_glimpse
+from utils.glimpse import reinforce_loss as _reinforce_loss
+from utils.glimpse import soft_glimpse as _soft_glimpse
+
+hard_glimpse, reinforce_loss, soft_glimpse = ours(_hard_glimpse), ours(_reinforce_loss), ours(_soft_glimpse)
 
 
 def _verdict(check, fn):

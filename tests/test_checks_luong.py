@@ -5,8 +5,16 @@ import math
 import pytest
 import torch
 
-from utils.checks.luong import (check_general_score, check_local_p, check_luong_step,
-                                reference_general_score, reference_local_p, reference_luong_step)
+from grading import references as R
+from tests.conftest import ours
+from utils.checks.luong import check_general_score, check_local_p, check_luong_step
+
+reference_general_score, reference_local_p = ours(R.general_score), ours(R.local_p)
+
+
+def reference_luong_step(decoder, prev_token, h_prev, h_tilde_prev, enc_out, src_mask):
+    """The step of the checker's decoder (the only decoder these tests pass)."""
+    return R.luong_step(prev_token, h_prev, h_tilde_prev, enc_out, src_mask)
 
 
 def verdict(checker, fn):

@@ -17,9 +17,9 @@ from utils.transformer import (
     TransformerEncoder,
     TransformerEncoderBlock,
     causal_mask,
-    merge_heads,
+    _merge_heads,
     padding_mask,
-    split_heads,
+    _split_heads,
 )
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -64,14 +64,14 @@ def test_padding_mask_marks_real_tokens():
 
 def test_split_heads_slices_features_and_merge_inverts_it():
     x = torch.arange(2 * 3 * 6.0).view(2, 3, 6)
-    h = split_heads(x, 2)
+    h = _split_heads(x, 2)
     assert h.shape == (2, 2, 3, 3)
     assert torch.equal(h[1, 0, 2], x[1, 2, :3]) and torch.equal(h[1, 1, 2], x[1, 2, 3:])
-    assert torch.equal(merge_heads(h), x)
+    assert torch.equal(_merge_heads(h), x)
     with pytest.raises(ValueError, match="divisible"):
-        split_heads(x, 4)
+        _split_heads(x, 4)
     with pytest.raises(ValueError, match=r"\(B, H, T, d\)"):
-        merge_heads(x)
+        _merge_heads(x)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,8 +199,8 @@ def test_readable_and_fast_paths_agree_and_match_functional_sdpa():
         assert none is None and w is not None
         assert torch.allclose(fast, readable, atol=1e-6), kwargs
     # the heads are exactly F.scaled_dot_product_attention on the projected inputs
-    q, k, v = (split_heads(p(x), 4) for p in (mha.q_proj, mha.k_proj, mha.v_proj))
-    expected = mha.out_proj(merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
+    q, k, v = (_split_heads(p(x), 4) for p in (mha.q_proj, mha.k_proj, mha.v_proj))
+    expected = mha.out_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
     assert torch.allclose(mha(x, is_causal=True)[0], expected, atol=1e-6)
 
 

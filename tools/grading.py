@@ -1,46 +1,98 @@
-"""Prepare an nbgrader course directory from solutions/, so the standard nbgrader workflow works.
+"""Grading with nbgrader, and what learners get.
 
     python tools/grading.py prepare COURSE_DIR [--timeout 300] [--chapters 02 04]
+    python tools/grading.py autograde COURSE_DIR ASSIGNMENT   # nbgrader autograde + a report
+    python tools/grading.py release OUT_DIR          # exactly what learners get: no answers
+    python tools/grading.py audit COURSE_DIR ASSIGNMENT   # answer cells to review by hand
+    python tools/grading.py expected                 # rewrite utils/checks/expected.json
 
-makes COURSE_DIR/source/chNN/NN_slug.ipynb for every chapter (the solution notebooks, outputs
-cleared) and COURSE_DIR/nbgrader_config.py. Then, from COURSE_DIR, with the course's virtual
-environment on PATH (nbgrader runs `alembic`):
+``prepare`` makes COURSE_DIR/source/chNN/NN_slug.ipynb for every chapter (the solution notebooks,
+outputs cleared) and COURSE_DIR/nbgrader_config.py. Then, from COURSE_DIR, with the course's
+virtual environment on PATH (nbgrader runs ``alembic``)::
 
     nbgrader generate_assignment ch02        # release/ch02: equal in its cells to chapters/
     # collect submissions into submitted/<student>/ch02/
-    nbgrader autograde ch02 --create         # runs each notebook, scores the graded check cells
+    nbgrader autograde ch02 --create         # --create adds students nbgrader does not know yet
+    # or: python tools/grading.py autograde . ch02  (the same, then a score table; a submission
+    #     that could not be graded is named, taken out of the gradebook, and the exit code is 1)
     nbgrader generate_feedback ch02          # feedback/<student>/ch02/*.html
     nbgrader export                          # grades.csv
 
-Each graded check cell carries hidden tests that nbgrader restores when autograding, so an
-unsolved or wrong exercise scores zero while the others keep their points. A cell that runs
-longer than --timeout seconds is interrupted; the rest of the notebook is still graded.
+What the configuration does (see grading/nbgrader_plugins.py):
+
+* every graded cell's hidden test records the learner's function on visible and hidden inputs,
+  and the grader judges that record in its own process with the instructors' references, so
+  nothing the learner's code patches in its kernel changes a score;
+* deleted or altered graded cells are restored (``OverwriteCells.add_missing_cells``), a cell
+  that lost its nbgrader metadata is recognised by its id and repaired;
+* a cell that runs longer than --timeout seconds is interrupted; one that ignores the interrupt
+  gets the kernel restarted; either way only that cell's exercise loses its points;
+* warnings on stderr in a graded cell cost nothing (they are shown in the feedback as text).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this file's folder comes first on sys.path, and `grading` would be this module
+# instead of the repository's grading/ package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-from tools.notebooks import CODE_STUB, solution_paths  # noqa: E402
+from tools.notebooks import CHAPTERS, CODE_STUB, solution_paths  # noqa: E402
 
-CONFIG = '''# nbgrader configuration for "Attention, step by step" (written by tools/grading.py).
+CONFIG = '''# nbgrader configuration for "Attention, step by step" (written by tools/grading.py prepare).
+import os
+import sys
+
 c = get_config()
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, {repo!r})  # the course's repository: its grading/ package judges the records
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
+                                    SaveAutoGrades)
+
+from grading.nbgrader_plugins import HardenedExecute, JudgeRecords, RepairSubmission
+
 c.CourseDirectory.course_id = "attention-step-by-step"
-c.CourseDirectory.root = "."
+c.CourseDirectory.root = HERE
 # The same stub as the learner workbooks in chapters/.
 c.ClearSolutions.code_stub = {{"python": {code_stub!r}}}
-# A cell that loops forever is interrupted after this many seconds; grading goes on.
+# A cell that runs longer than this many seconds is interrupted (restarted if it ignores that).
 c.Execute.timeout = {timeout}
 c.Execute.interrupt_on_timeout = True
-c.Execute.allow_errors = True
+# A graded cell the learner deleted is added back and graded.
+c.OverwriteCells.add_missing_cells = True
+c.RepairSubmission.source_root = os.path.join(HERE, "source")
+c.JudgeRecords.source_root = os.path.join(HERE, "source")
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RepairSubmission,
+                                      OverwriteCells, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [HardenedExecute, JudgeRecords, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+# The kernels nbgrader starts record each graded function for JudgeRecords instead of judging it.
+os.environ["ATTENTION_GRADER"] = "record"
 '''
+
+# What learners get: the workbooks and the package they import, nothing that holds answers.
+RELEASE_FILES = ["chapters", "utils", "requirements.txt", "pyproject.toml", "notation.md"]
+LEARNER_README = """# Attention, step by step: learner's copy
+
+    python3 -m venv .venv && .venv/bin/pip install -r requirements.txt
+    .venv/bin/jupyter lab chapters/
+
+Each exercise has a check under it that tells you at once whether your function is right.
+Your instructor grades the notebooks with further, hidden tests.
+"""
 
 
 def assignment_name(path: Path) -> str:
@@ -50,8 +102,9 @@ def assignment_name(path: Path) -> str:
 
 def prepare(course: Path, timeout: int = 300, chapters: list[str] | None = None) -> list[str]:
     """Write the course directory; return the assignment names it holds."""
+    course = course.resolve()
     course.mkdir(parents=True, exist_ok=True)
-    (course / "nbgrader_config.py").write_text(CONFIG.format(code_stub=CODE_STUB, timeout=timeout))
+    (course / "nbgrader_config.py").write_text(CONFIG.format(code_stub=CODE_STUB, timeout=timeout, repo=str(ROOT)))
     names = []
     for path in solution_paths():
         if chapters and path.name[:2] not in chapters:
@@ -67,6 +120,98 @@ def prepare(course: Path, timeout: int = 300, chapters: list[str] | None = None)
     return names
 
 
+def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader") -> tuple[list[tuple], list[tuple]]:
+    """Run ``nbgrader autograde ASSIGNMENT --create --force`` in ``course``; return
+    ``(graded, failed)``: ``(student, notebook, score, max_score)`` for each graded notebook and
+    ``(student, notebook, reason)`` for each submission that could not be graded. Failed
+    submissions are removed from the gradebook, so that no export shows them as 0."""
+    from nbgrader.api import Gradebook, MissingEntry  # noqa: PLC0415
+
+    course = course.resolve()
+    failed = []
+    for path in sorted((course / "submitted").glob(f"*/{assignment}/*.ipynb")):
+        try:
+            nbformat.validate(nbformat.read(str(path), as_version=4))
+        except Exception as exc:  # not JSON, not a notebook, an invalid one
+            failed.append((path.parent.parent.name, path.stem, f"not a valid notebook: {type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''}"))
+    run = subprocess.run([nbgrader, "autograde", assignment, "--create", "--force"], cwd=course,
+                         capture_output=True, text=True)
+    sys.stderr.write(run.stderr)
+    graded = []
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for submission in gb.assignment_submissions(assignment):
+            student = submission.student.id
+            for notebook in submission.notebooks:
+                done = (course / "autograded" / student / assignment / f"{notebook.name}.ipynb").exists()
+                if done:
+                    graded.append((student, notebook.name, notebook.score, notebook.max_score))
+                elif not any(f[0] == student and f[1] == notebook.name for f in failed):
+                    failed.append((student, notebook.name, "nbgrader could not grade it: see the log above"))
+        for student, notebook, _ in failed:
+            try:
+                gb.remove_submission(assignment, student)
+            except MissingEntry:
+                pass
+    return graded, failed
+
+
+def release(out: Path) -> list[Path]:
+    """Copy exactly what learners get into ``out``; return the files written."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    for name in RELEASE_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, out / name, ignore=ignore)
+        elif src.exists():
+            shutil.copy2(src, out / name)
+    (out / "README.md").write_text(LEARNER_README)
+    return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def expected() -> Path:
+    """Store the references' answers on every visible case in utils/checks/expected.json."""
+    from grading.references import REFERENCES  # noqa: PLC0415
+    from utils.checks.core import STORE_PATH, capturing_expected, use_references  # noqa: PLC0415
+    from utils.checks.record import encode  # noqa: PLC0415
+    from utils.checks.submit import CHECKS, check_by_name  # noqa: PLC0415
+
+    with use_references(REFERENCES), capturing_expected() as store:
+        for name in CHECKS:
+            check = check_by_name(name)
+            arity = 2 if name == "split_merge_heads" else 1
+            check(*[lambda *a, **k: None] * arity, verbose=False)
+    data = {check: {desc: encode(v) for desc, v in sorted(cases.items())} for check, cases in sorted(store.items())}
+    STORE_PATH.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return STORE_PATH
+
+
+def audit(course: Path, assignment: str) -> list[tuple[str, str, object]]:
+    """(student, notebook, finding) for every submitted answer cell worth reviewing by hand."""
+    from grading.audit import scan  # noqa: PLC0415
+
+    rows = []
+    for path in sorted((course / "submitted").glob(f"*/{assignment}/*.ipynb")):
+        student = path.parent.parent.name
+        source = course / "source" / assignment / path.name
+        original = {c.source for c in nbformat.read(str(source), as_version=4).cells} if source.exists() else set()
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception as exc:  # a malformed submission is reported, not skipped
+            rows.append((student, path.name, f"cannot be read: {type(exc).__name__}: {exc}"))
+            continue
+        for i, cell in enumerate(nb.cells):
+            meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
+            if cell.cell_type != "code" or meta.get("locked") or (not meta.get("solution") and cell.source in original):
+                continue
+            label = meta.get("grade_id") or f"cell {i}"
+            rows.extend((student, path.name, f) for f in scan(cell.source, label))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,9 +219,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("course", type=Path)
     p.add_argument("--timeout", type=int, default=300, help="seconds a cell may run when autograding")
     p.add_argument("--chapters", nargs="*", help="two-digit chapter numbers (default: all)")
+    g = sub.add_parser("autograde", help="nbgrader autograde, then a table of scores and of submissions it could not grade")
+    g.add_argument("course", type=Path)
+    g.add_argument("assignment")
+    r = sub.add_parser("release", help="build what learners get (no solutions, no grading/)")
+    r.add_argument("out", type=Path)
+    a = sub.add_parser("audit", help="list answer cells that touch checkers, patch modules or import the course's code")
+    a.add_argument("course", type=Path)
+    a.add_argument("assignment")
+    sub.add_parser("expected", help="rewrite utils/checks/expected.json from grading/references.py")
     args = parser.parse_args(argv)
-    names = prepare(args.course, args.timeout, args.chapters)
-    print(f"{args.course}: assignments {', '.join(names)}; next: cd {args.course} && nbgrader generate_assignment {names[0]}")
+    if args.command == "prepare":
+        names = prepare(args.course, args.timeout, args.chapters)
+        print(f"{args.course}: assignments {', '.join(names)}; next: cd {args.course} && nbgrader generate_assignment {names[0]}")
+    elif args.command == "autograde":
+        graded, failed = autograde(args.course, args.assignment, str(Path(sys.executable).parent / "nbgrader"))
+        for student, notebook, score, max_score in graded:
+            print(f"{student}\t{notebook}\t{score:g} / {max_score:g}")
+        for student, notebook, reason in failed:
+            print(f"{student}\t{notebook}\tNOT GRADED: {reason}")
+        return 1 if failed else 0
+    elif args.command == "release":
+        files = release(args.out)
+        print(f"{args.out}: {len(files)} files (chapters/, utils/, requirements); no solutions/, no grading/")
+    elif args.command == "audit":
+        rows = audit(args.course, args.assignment)
+        for student, notebook, f in rows:
+            print(f"{student}\t{notebook}\t{f if isinstance(f, str) else f'{f.cell} line {f.line}: {f.kind}: {f.text}'}")
+        print(f"{len(rows)} finding(s)")
+    elif args.command == "expected":
+        print(f"wrote {expected().relative_to(ROOT)}")
     return 0
 
 

@@ -25,7 +25,7 @@ import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.append(str(ROOT / "tools"))  # last: tools/grading.py must not hide the grading/ package
 
 from nbrun import PatientClient  # noqa: E402  (replies polled: nbclient can miss one after a widget)
 SOLUTIONS = ROOT / "solutions"

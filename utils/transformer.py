@@ -32,7 +32,7 @@ from utils.validate import (
 )
 
 __all__ = [
-    "causal_mask", "padding_mask", "split_heads", "merge_heads", "MultiHeadAttention",
+    "causal_mask", "padding_mask", "MultiHeadAttention",
     "TransformerEncoderBlock", "TransformerEncoder",
 ]
 
@@ -73,8 +73,10 @@ def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Ten
     return torch.arange(T, device=lengths.device) < lengths.unsqueeze(1)  # (1, T) < (B, 1) -> (B, T)
 
 
-def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """``(B, T, H*d) -> (B, H, T, d)``: each head gets its own slice of the features.
+
+    Private: chapter 6 asks learners to write this one (and :func:`_merge_heads`) themselves.
 
     Raises:
         TypeError: ``x`` not a tensor, ``num_heads`` not an int.
@@ -87,7 +89,7 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.unflatten(-1, (num_heads, -1)).transpose(-3, -2)  # (B, T, H, d) -> (B, H, T, d)
 
 
-def merge_heads(x: torch.Tensor) -> torch.Tensor:
+def _merge_heads(x: torch.Tensor) -> torch.Tensor:
     """``(B, H, T, d) -> (B, T, H*d)``: the heads' outputs side by side (the inverse of split).
 
     Raises:
@@ -110,7 +112,7 @@ class MultiHeadAttention(nn.Module):
     """``MultiHead(Q, K, V) = Concat(head_1..head_H) W^O``, ``head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)``.
 
     Vaswani et al. (2017). The ``H`` per-head projections are stored side by side in one
-    ``nn.Linear`` each for queries, keys and values, which is what ``split_heads`` relies on.
+    ``nn.Linear`` each for queries, keys and values, which is what ``_split_heads`` relies on.
 
     Args:
         embed_dim: ``E``, the size of queries and of the output.
@@ -178,9 +180,9 @@ class MultiHeadAttention(nn.Module):
         B, T_q, _ = query.shape
         T_k = key.shape[1]
         mask = self._merge_masks(key_padding_mask, attn_mask, B, T_q, T_k, query)
-        q = split_heads(self.q_proj(query), self.num_heads)  # (B, T_q, E) -> (B, H, T_q, d)
-        k = split_heads(self.k_proj(key), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
-        v = split_heads(self.v_proj(value), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
+        q = _split_heads(self.q_proj(query), self.num_heads)  # (B, T_q, E) -> (B, H, T_q, d)
+        k = _split_heads(self.k_proj(key), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
+        v = _split_heads(self.v_proj(value), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
         p = self.dropout if self.training else 0.0
         readable = need_weights or not self.fast_path
         if is_causal and (readable or mask is not None):  # fold the causal mask into the others
@@ -204,7 +206,7 @@ class MultiHeadAttention(nn.Module):
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal)
             if empty is not None:
                 context = context.masked_fill(empty, 0.0)
-        output = self.out_proj(merge_heads(context))  # (B, H, T_q, d) -> (B, T_q, E) -> W^O
+        output = self.out_proj(_merge_heads(context))  # (B, H, T_q, d) -> (B, T_q, E) -> W^O
         if weights is not None and average_attn_weights:
             weights = weights.mean(dim=1)  # (B, H, T_q, T_k) -> (B, T_q, T_k)
         return output, (weights if need_weights else None)

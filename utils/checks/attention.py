@@ -11,18 +11,59 @@ from collections.abc import Callable
 
 import torch
 
-from utils.attention import attend, masked_softmax
 from utils.checks.core import Case, CheckResult, run_check
 
-__all__ = ["check_masked_softmax", "check_additive_score", "check_attend", "reference_additive_score"]
+__all__ = ["check_masked_softmax", "check_additive_score", "check_attend"]
 
 
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def check_masked_softmax(fn: Callable, verbose: bool = True) -> CheckResult:
-    """Check ``fn(scores, mask) -> weights`` against :func:`utils.attention.masked_softmax`."""
+def _softmax_wrong_axis(scores, mask=None):
+    if mask is None:
+        return torch.softmax(scores, dim=-2)
+    return torch.softmax(scores.masked_fill(~mask.expand_as(scores), float("-inf")), dim=-2)
+
+
+def _mask_inverted(scores, mask=None):
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    return torch.softmax(scores.masked_fill(mask.expand_as(scores), float("-inf")), dim=-1)
+
+
+def _minus_inf_then_softmax(scores, mask=None):
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    return torch.softmax(scores.masked_fill(~mask.expand_as(scores), float("-inf")), dim=-1)
+
+
+def _multiply_after_softmax(scores, mask=None):
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    return torch.softmax(scores, dim=-1) * mask
+
+
+def _softmax_hints() -> list:
+    scores = torch.randn(2, 3, 4, generator=_gen(90))
+    pad = torch.tensor([[True] * 4, [True, True, False, False]]).unsqueeze(1)
+    full = torch.tensor([[[True, False, True], [False, False, False]]])
+    mixed = torch.tensor([[True, True, True, False], [True, True, False, False]]).unsqueeze(1)  # no row all True
+    return [
+        ("hint: the softmax runs over the wrong axis; normalise over the keys, dim=-1",
+         (scores, pad), _softmax_wrong_axis),
+        ("hint: the mask is the wrong way round; True means 'may attend', so fill where the mask is False (~mask)",
+         (scores, mixed), _mask_inverted),
+        ("hint: a fully masked row is all -inf, and softmax of it is 0/0 = NaN; give such rows zero weights",
+         (torch.randn(1, 2, 3, generator=_gen(91)), full), _minus_inf_then_softmax),
+        ("hint: zeroing masked weights after the softmax leaves rows that no longer sum to 1; mask the scores before it",
+         (scores, pad), _multiply_after_softmax),
+    ]
+
+
+def check_masked_softmax(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
+    """Check ``fn(scores, mask) -> weights``: softmax over the last axis where ``mask`` is True,
+    zero weights elsewhere, and a row of zeros (not NaN) where nothing is allowed."""
     g = _gen(0)
     scores = torch.randn(2, 3, 5, generator=g)
     pad = torch.tensor([[True] * 5, [True, True, True, False, False]]).unsqueeze(1)  # (2, 1, 5)
@@ -38,20 +79,18 @@ def check_masked_softmax(fn: Callable, verbose: bool = True) -> CheckResult:
         Case("large scores (1000s): exp overflows unless you subtract the max",
              (torch.tensor([[1000.0, 1001.0, 999.0]]), torch.tensor([[True, True, True]]))),
     ]
-    return run_check("masked_softmax", fn, cases, reference=masked_softmax, verbose=verbose)
+    if hidden:
+        h = _gen(100)
+        cases += [
+            Case("hidden: 4-D scores with a (B, 1, 1, T_k) mask",
+                 (torch.randn(2, 2, 3, 6, generator=h), torch.rand(2, 1, 1, 6, generator=h) > 0.4)),
+            Case("hidden: a mask that allows everything", (torch.randn(3, 5, generator=h), torch.ones(3, 5, dtype=torch.bool))),
+            Case("hidden: float64 scores, one key", (torch.randn(2, 4, 1, generator=h, dtype=torch.float64), None)),
+        ]
+    return run_check("masked_softmax", fn, cases, verbose=verbose, hints=_softmax_hints())
 
 
-def reference_additive_score(query, key, W_q, W_k, v):
-    """``e_{t,j} = vᵀ tanh(q_t W_q + k_j W_k)`` with weight matrices as plain tensors.
-
-    query ``(B, T_q, d_q)``, key ``(B, T_k, d_k)``, W_q ``(d_q, d_a)``, W_k ``(d_k, d_a)``,
-    v ``(d_a,)`` -> scores ``(B, T_q, T_k)``.
-    """
-    units = torch.tanh((query @ W_q).unsqueeze(2) + (key @ W_k).unsqueeze(1))  # (B, T_q, T_k, d_a)
-    return units @ v
-
-
-def check_additive_score(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_additive_score(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(query, key, W_q, W_k, v) -> scores (B, T_q, T_k)``."""
     g = _gen(1)
 
@@ -65,11 +104,15 @@ def check_additive_score(fn: Callable, verbose: bool = True) -> CheckResult:
         case("a batch, queries and keys of different sizes", 2, 3, 5, 4, 6, 8),
         case("more queries than keys", 3, 7, 2, 3, 5, 2),
     ]
-    return run_check("additive_score", fn, cases, reference=reference_additive_score, verbose=verbose)
+    if hidden:
+        cases += [case("hidden: one query, nine keys, d_a = 1", 4, 1, 9, 5, 3, 1),
+                  case("hidden: a batch of one, d_a larger than both sizes", 1, 4, 4, 2, 3, 16)]
+    return run_check("additive_score", fn, cases, verbose=verbose)
 
 
-def check_attend(fn: Callable, verbose: bool = True) -> CheckResult:
-    """Check ``fn(scores, value, mask=None) -> (context, weights)`` against :func:`utils.attention.attend`."""
+def check_attend(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
+    """Check ``fn(scores, value, mask=None) -> (context, weights)``: the masked softmax of the
+    scores, then the weighted average of the values."""
     g = _gen(2)
     scores = torch.randn(2, 3, 4, generator=g)
     value = torch.randn(2, 4, 5, generator=g)
@@ -81,4 +124,9 @@ def check_attend(fn: Callable, verbose: bool = True) -> CheckResult:
         Case("a batch with padded keys", (scores, value, pad)),
         Case("every key masked (expect zero context)", (scores, value, none_left)),
     ]
-    return run_check("attend", fn, cases, reference=attend, verbose=verbose)
+    if hidden:
+        h = _gen(102)
+        cases += [Case("hidden: one query, values of size 1, a padded batch",
+                       (torch.randn(3, 1, 6, generator=h), torch.randn(3, 6, 1, generator=h),
+                        (torch.arange(6) < torch.tensor([6, 2, 1]).unsqueeze(1)).unsqueeze(1)))]
+    return run_check("attend", fn, cases, verbose=verbose)

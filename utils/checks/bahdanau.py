@@ -12,13 +12,11 @@ from collections.abc import Callable
 
 import torch
 
-from utils.attention import attend
 from utils.bahdanau import BahdanauDecoder
 from utils.checks.core import Case, CheckResult, run_check
 
 __all__ = [
-    "reference_alignment_scores", "check_alignment_scores",
-    "reference_attend_source", "check_attend_source",
+    "check_alignment_scores", "check_attend_source",
     "checker_decoder", "check_decoder_step",
 ]
 
@@ -30,15 +28,7 @@ def _gen(seed: int) -> torch.Generator:
 # ----------------------------------------------------------------------------------------------
 # Exercise 1: e_{t,j} = v_aᵀ tanh(W_a s_{t-1} + U_a h_j), with U_a h_j given
 # ----------------------------------------------------------------------------------------------
-def reference_alignment_scores(s_prev: torch.Tensor, projected_keys: torch.Tensor,
-                               W_a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``s_prev (B, H)``, ``projected_keys = U_a h_j (B, S, d_a)``, ``W_a (H, d_a)``,
-    ``v (d_a,)`` -> scores ``(B, S)``."""
-    query = (s_prev @ W_a).unsqueeze(1)  # (B, d_a) -> (B, 1, d_a), broadcast over the S keys
-    return torch.tanh(query + projected_keys) @ v  # (B, S, d_a) @ (d_a,) -> (B, S)
-
-
-def check_alignment_scores(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_alignment_scores(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(s_prev, projected_keys, W_a, v) -> scores (B, S)``."""
     g = _gen(40)
 
@@ -53,24 +43,34 @@ def check_alignment_scores(fn: Callable, verbose: bool = True) -> CheckResult:
         case("a one-word source", 3, 1, 3, 2),
         case("large inputs (tanh saturates)", 2, 4, 3, 5, scale=10.0),
     ]
-    return run_check("alignment_scores", fn, cases, reference=reference_alignment_scores,
-                     verbose=verbose)
+    if hidden:
+        cases += [case("hidden: 4 sources of 9, d_a = 2", 4, 9, 6, 2)]
+    return run_check("alignment_scores", fn, cases, verbose=verbose)
 
 
 # ----------------------------------------------------------------------------------------------
 # Exercise 2: weights over a padded source, and the context
 # ----------------------------------------------------------------------------------------------
-def reference_attend_source(scores: torch.Tensor, annotations: torch.Tensor,
-                            src_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``scores (B, S)``, ``annotations (B, S, D)``, ``src_lengths (B,)`` ->
-    ``(context (B, D), weights (B, S))`` with exactly zero weight on padded positions."""
+def _weights_over_batch(scores, annotations, src_lengths):
     S = scores.shape[1]
-    mask = torch.arange(S, device=scores.device).unsqueeze(0) < src_lengths.unsqueeze(1)  # (B, S)
-    context, weights = attend(scores.unsqueeze(1), annotations, mask.unsqueeze(1))
-    return context.squeeze(1), weights.squeeze(1)
+    mask = torch.arange(S).unsqueeze(0) < src_lengths.unsqueeze(1)
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=0)
+    return (weights.unsqueeze(-1) * annotations).sum(dim=1), weights
 
 
-def check_attend_source(fn: Callable, verbose: bool = True) -> CheckResult:
+def _padding_kept(scores, annotations, src_lengths):
+    S = scores.shape[1]
+    mask = torch.arange(S).unsqueeze(0) < src_lengths.unsqueeze(1)
+    weights = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
+    return (weights.unsqueeze(-1) * annotations).sum(dim=1), weights
+
+
+def _unmasked(scores, annotations, src_lengths):
+    weights = torch.softmax(scores, dim=-1)
+    return (weights.unsqueeze(-1) * annotations).sum(dim=1), weights
+
+
+def check_attend_source(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(scores, annotations, src_lengths) -> (context, weights)``."""
     g = _gen(41)
     scores = torch.randn(3, 5, generator=g)
@@ -93,8 +93,17 @@ def check_attend_source(fn: Callable, verbose: bool = True) -> CheckResult:
             return "padded positions must get weight exactly 0 (mask the scores before the softmax)"
         return None
 
-    return run_check("attend_source", fn, cases, reference=reference_attend_source,
-                     verbose=verbose, extra=exact_zeros)
+    if hidden:
+        h = _gen(100)
+        cases += [Case("hidden: lengths 7, 1, 4, 2", (torch.randn(4, 7, generator=h), torch.randn(4, 7, 3, generator=h),
+                                                      torch.tensor([7, 1, 4, 2])))]
+    probe = (tempting, annotations, lengths)
+    hints = [
+        ("hint: the softmax runs over the batch; normalise over the source positions, dim=-1", probe, _weights_over_batch),
+        ("hint: the mask is the wrong way round; positions j < length are real, hide the others", probe, _padding_kept),
+        ("hint: padded positions get weight; mask the scores before the softmax", probe, _unmasked),
+    ]
+    return run_check("attend_source", fn, cases, verbose=verbose, extra=exact_zeros, hints=hints)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -109,7 +118,7 @@ def checker_decoder(seed: int = 42) -> BahdanauDecoder:
                                attention_size=3).eval()
 
 
-def check_decoder_step(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_decoder_step(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(decoder, prev_token, s_prev, enc_out, projected_keys, src_mask) ->
     (logits (B, V), s_t (B, H), weights (B, S))`` against :meth:`BahdanauDecoder.step`."""
     decoder = checker_decoder()
@@ -129,13 +138,11 @@ def check_decoder_step(fn: Callable, verbose: bool = True) -> CheckResult:
         case("a padded batch (lengths 6, 2, 4)", 3, 6, [6, 2, 4]),
         case("a one-word source", 2, 1, [1, 1]),
     ]
-
-    def reference(prev_token, s_prev, enc_out, keys, mask):
-        from utils.bahdanau import BahdanauState  # noqa: PLC0415
-        logits, state, weights = decoder.step(prev_token, BahdanauState(s_prev, keys), enc_out, mask)
-        return logits, state.hidden, weights
+    if hidden:
+        cases += [case("hidden: lengths 5, 1, 3, 5", 4, 5, [5, 1, 3, 5])]
 
     def candidate(prev_token, s_prev, enc_out, keys, mask):
         return fn(decoder, prev_token, s_prev, enc_out, keys, mask)
 
-    return run_check("decoder_step", candidate if callable(fn) else fn, cases, reference=reference, verbose=verbose)
+    candidate.__wrapped__ = fn
+    return run_check("decoder_step", candidate if callable(fn) else fn, cases, verbose=verbose)

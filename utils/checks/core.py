@@ -8,24 +8,99 @@ with a reference, and prints one short verdict:
 * ``❌ masked_softmax: returned shape (2, 3) but expected (2, 4) on "a batch of two rows"``
 
 It never raises on bad learner code (exceptions, NaN, wrong types, endless loops, inputs changed
-in place): the notebook goes on. It returns a :class:`CheckResult`, truthy when passed, so an
-autograder cell can ``assert check_x(fn, verbose=False)``.
+in place): the notebook goes on. It returns a :class:`CheckResult`, truthy when passed.
+
+Where the expected values come from. A learner's copy of the course holds no reference
+implementation of an exercise: the expected output of every visible case is stored in
+``expected.json`` next to this module (written by ``tools/grading.py expected`` from the
+instructors' references in ``grading/references.py``, which learners do not get). The grader and
+the course's own tests install those references with :func:`use_references`, so hidden cases are
+judged too. Grades never come from this module's verdict in the learner's kernel: see
+:mod:`utils.checks.record` and :mod:`utils.checks.submit`.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["Case", "CheckResult", "run_check", "NOT_IMPLEMENTED", "compare_outputs", "time_limit"]
+__all__ = ["Case", "CheckResult", "run_check", "NOT_IMPLEMENTED", "compare_outputs", "time_limit",
+           "use_references", "recording", "capturing_expected", "course_implementation"]
+
+STORE_PATH = Path(__file__).with_name("expected.json")
+_REFERENCES: dict[str, Callable] = {}   # name -> reference, installed by the grader and the tests
+_STATE: dict[str, Any] = {"recording": 0, "capture": None, "store": None}
+_MISSING = object()
+
+
+@contextmanager
+def use_references(references: dict[str, Callable]):
+    """Judge with these reference implementations (by check name) instead of the stored values."""
+    saved = dict(_REFERENCES)
+    _REFERENCES.update(references)
+    try:
+        yield
+    finally:
+        _REFERENCES.clear()
+        _REFERENCES.update(saved)
+
+
+@contextmanager
+def recording():
+    """Let a check run on cases whose expected value this copy of the course does not hold (the
+    hidden cases): their outputs are only recorded, for the grader to judge."""
+    _STATE["recording"] += 1
+    try:
+        yield
+    finally:
+        _STATE["recording"] -= 1
+
+
+@contextmanager
+def capturing_expected():
+    """Collect ``{check name: {case description: expected}}`` instead of checking anything."""
+    store: dict[str, dict[str, Any]] = {}
+    saved, _STATE["capture"] = _STATE["capture"], store
+    try:
+        yield store
+    finally:
+        _STATE["capture"] = saved
+
+
+def _stored(name: str, description: str) -> Any:
+    if _STATE["store"] is None:
+        from utils.checks.record import decode  # noqa: PLC0415
+
+        raw = json.loads(STORE_PATH.read_text()) if STORE_PATH.exists() else {}
+        _STATE["store"] = {check: {desc: decode(v) for desc, v in cases.items()}
+                           for check, cases in raw.items()}
+    return _STATE["store"].get(name, {}).get(description, _MISSING)
+
+
+def course_implementation(fn: Any) -> str | None:
+    """The dotted name of the course's own code if ``fn`` is it (or wraps it), else None.
+
+    The checkers' own wrappers (``utils.checks.*``) are looked through via ``__wrapped__``.
+    """
+    for _ in range(10):
+        if fn is None:
+            return None
+        module = getattr(fn, "__module__", None) or ""
+        if (module == "utils" or module.startswith(("utils.", "grading"))) and not module.startswith("utils.checks"):
+            return f"{module}.{getattr(fn, '__qualname__', getattr(fn, '__name__', '?'))}"
+        fn = getattr(fn, "__wrapped__", None) or getattr(fn, "func", None)  # decorators, partial
+    return None
+
 
 NOT_IMPLEMENTED = "not implemented yet — replace `raise NotImplementedError()` with your code"
 
@@ -189,6 +264,44 @@ def _changed(before: Any, after: Any) -> bool:
         return False
 
 
+def matches(fn: Callable, args: tuple, wrong: Callable) -> bool:
+    """Whether ``fn(*args)`` equals what a known mistake ``wrong(*args)`` gives (never raises)."""
+    try:
+        with time_limit(2.0), torch.no_grad():
+            got = fn(*(_clone(a) for a in args))
+        return compare_outputs(got, wrong(*(_clone(a) for a in args)), atol=1e-5, rtol=1e-4) is None
+    except BaseException:  # learner code: anything may happen, and it only means "no hint"
+        return False
+
+
+def with_hints(result: CheckResult, fn: Callable, hints: list[tuple[str, tuple, Callable]],
+               verbose: bool) -> CheckResult:
+    """Name the mistake: append the first hint whose known mistake ``fn`` reproduces on its probe
+    input to a failed verdict, then print the verdict."""
+    if result.status == "failed" and "still running" not in result.message and "own implementation" not in result.message:
+        for hint, args, wrong in hints:
+            if matches(fn, args, wrong):
+                result.message += f" — {hint}"
+                break
+    if verbose:
+        print(result.message)
+    return result
+
+
+def _expected(case: Case, name: str, reference: Callable | None) -> Any:
+    """The case's own value, else the installed or given reference, else the stored value."""
+    if case.expected is not None:
+        return case.expected
+    reference = _REFERENCES.get(name, reference)
+    if reference is not None:
+        return reference(*(_clone(a) for a in case.args), **{k: _clone(v) for k, v in case.kwargs.items()})
+    value = _stored(name, case.description)
+    if value is _MISSING and not _STATE["recording"]:
+        raise LookupError(f"no expected value for {name!r} on {case.description!r}: regenerate "
+                          "utils/checks/expected.json with `python tools/grading.py expected`")
+    return value
+
+
 def run_check(
     name: str,
     candidate: Callable,
@@ -199,6 +312,7 @@ def run_check(
     timeout: float = 10.0,
     verbose: bool = True,
     extra: Callable[[Callable], str | None] | None = None,
+    hints: list[tuple[str, tuple, Callable]] | None = None,
 ) -> CheckResult:
     """Try ``candidate`` on every case and report the first problem found.
 
@@ -206,12 +320,15 @@ def run_check(
         name: the exercise's name, shown in the verdict.
         candidate: the learner's function.
         cases: the inputs to try, in order from simplest to trickiest.
-        reference: computes the expected output for cases whose ``expected`` is None.
+        reference: computes the expected output for cases whose ``expected`` is None (else the
+            reference installed under ``name`` by :func:`use_references`, else the stored value).
         atol, rtol: tolerances for comparing numbers.
         timeout: seconds allowed per case (an endless loop is reported, not waited for).
         verbose: print the verdict.
         extra: an optional further test, called with ``candidate`` after all cases pass; it
             returns a problem description or None.
+        hints: known mistakes ``(hint, probe args, wrong implementation)``: a failed verdict
+            ends with the hint of the first mistake that ``candidate`` reproduces.
 
     Returns:
         A :class:`CheckResult`.
@@ -220,12 +337,22 @@ def run_check(
     def finish(passed: bool, text: str, status: str) -> CheckResult:
         mark = {"passed": "✅", "not-implemented": "⏳", "failed": "❌"}[status]
         result = CheckResult(name, passed, f"{mark} {name}: {text}", status)
-        if verbose:
-            print(result.message)
-        return result
+        return with_hints(result, candidate, hints or [], verbose)
+
+    if _STATE["capture"] is not None:  # tools/grading.py expected: store the references' answers
+        found = _STATE["capture"].setdefault(name, {})
+        for case in cases:
+            if case.description in found:
+                raise ValueError(f"two cases of {name} are both called {case.description!r}")
+            found[case.description] = _expected(case, name, reference)
+        return CheckResult(name, True, f"captured {len(cases)} cases", "passed")
 
     if not callable(candidate):
         return finish(False, f"expected a function, got {type(candidate).__name__}", "failed")
+    own = course_implementation(candidate)
+    if own:
+        return finish(False, f"this is the course's own implementation ({own}), not yours: "
+                      "write the function yourself", "failed")
 
     for case in cases:
         where = f'on "{case.description}"'
@@ -247,12 +374,9 @@ def run_check(
         for key, before in case.kwargs.items():
             if _changed(before, kwargs[key]):
                 return finish(False, f"changed its argument `{key}` in place {where}; build a new tensor instead", "failed")
-        if case.expected is not None:
-            expected = case.expected
-        elif reference is not None:
-            expected = reference(*(_clone(a) for a in case.args), **{k: _clone(v) for k, v in case.kwargs.items()})
-        else:
-            raise ValueError(f"case {case.description!r} has no expected value and no reference")
+        expected = _expected(case, name, reference)
+        if expected is _MISSING:  # a hidden case, recorded for the grader, judged there
+            continue
         problem = compare_outputs(got, expected, atol, rtol)
         if problem:
             return finish(False, f"{problem} {where}", "failed")

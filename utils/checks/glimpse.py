@@ -13,7 +13,6 @@ from collections.abc import Callable
 import torch
 
 from utils.checks.core import Case, CheckResult, run_check
-from utils.glimpse import reinforce_loss, soft_glimpse
 
 __all__ = ["check_soft_glimpse", "check_hard_glimpse", "check_reinforce_surrogate",
            "CHI2_CRITICAL"]
@@ -26,7 +25,7 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def check_soft_glimpse(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_soft_glimpse(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(features (B, L, D), weights (B, L)) -> glimpse (B, D)``, ``z = Σ_i α_i a_i``."""
     g = _gen(0)
     one_hot = torch.zeros(2, 4)
@@ -41,7 +40,11 @@ def check_soft_glimpse(fn: Callable, verbose: bool = True) -> CheckResult:
              (torch.randn(3, 6, 5, generator=g), torch.softmax(torch.randn(3, 6, generator=g), -1))),
         Case("one region only", (torch.randn(2, 1, 4, generator=g), torch.ones(2, 1))),
     ]
-    return run_check("soft_glimpse", fn, cases, reference=soft_glimpse, verbose=verbose)
+    if hidden:
+        h = _gen(100)
+        cases += [Case("hidden: 5 images, 9 regions, 3 features",
+                       (torch.randn(5, 9, 3, generator=h), torch.softmax(torch.randn(5, 9, generator=h), -1)))]
+    return run_check("soft_glimpse", fn, cases, verbose=verbose)
 
 
 def _sampling_problem(fn: Callable) -> str | None:
@@ -79,7 +82,7 @@ def _sampling_problem(fn: Callable) -> str | None:
     return None
 
 
-def check_hard_glimpse(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_hard_glimpse(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(features (B, L, D), weights (B, L)) -> (glimpse (B, D), index (B,))``.
 
     ``index`` must be drawn from ``Categorical(weights)`` row by row and ``glimpse`` must be
@@ -96,6 +99,11 @@ def check_hard_glimpse(fn: Callable, verbose: bool = True) -> CheckResult:
         Case("one region only", (features[:, :1], torch.ones(3, 1)),
              expected=(features[:, 0], torch.zeros(3, dtype=torch.long))),
     ]
+    if hidden:
+        wide = torch.randn(4, 8, 2, generator=_gen(100))
+        picks = torch.tensor([7, 0, 3, 7])
+        cases += [Case("hidden: one-hot weights over 8 regions", (wide, torch.nn.functional.one_hot(picks, 8).float()),
+                       expected=(wide[torch.arange(4), picks], picks))]
     with torch.random.fork_rng(devices=[]):  # the learner's draws leave the notebook's alone
         torch.manual_seed(0)
         return run_check("hard_glimpse", fn, cases, verbose=verbose, extra=_sampling_problem)
@@ -123,7 +131,7 @@ def _gradient_problem(fn: Callable) -> str | None:
     return None
 
 
-def check_reinforce_surrogate(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_reinforce_surrogate(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(log_prob, reward, baseline) -> loss``, ``loss = -mean[(r - b) · log π]``."""
     g = _gen(2)
     lp, r = -torch.rand(8, 3, generator=g) * 2, -torch.rand(8, 3, generator=g) * 3
@@ -136,5 +144,8 @@ def check_reinforce_surrogate(fn: Callable, verbose: bool = True) -> CheckResult
         Case("a batch of captions, one baseline per step (B, T) and (T,)",
              (lp, r, torch.tensor([-1.0, -1.5, -0.5]))),
     ]
-    return run_check("reinforce_surrogate", fn, cases, reference=reinforce_loss, verbose=verbose,
-                     extra=_gradient_problem)
+    if hidden:
+        h = _gen(100)
+        cases += [Case("hidden: a batch of 5, one baseline per step (5, 2) and (2,)",
+                       (-torch.rand(5, 2, generator=h), torch.randn(5, 2, generator=h), torch.tensor([0.3, -0.2])))]
+    return run_check("reinforce_surrogate", fn, cases, verbose=verbose, extra=_gradient_problem)

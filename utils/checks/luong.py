@@ -13,12 +13,10 @@ from collections.abc import Callable
 import torch
 
 from utils.checks.core import Case, CheckResult, run_check
-from utils.luong import LuongDecoder, LuongState, local_weights, predict_position
+from utils.luong import LuongDecoder
 
 __all__ = [
-    "reference_general_score", "check_general_score",
-    "reference_local_p", "check_local_p",
-    "checker_luong_decoder", "reference_luong_step", "check_luong_step",
+    "check_general_score", "check_local_p", "checker_luong_decoder", "check_luong_step",
 ]
 
 
@@ -29,12 +27,7 @@ def _gen(seed: int) -> torch.Generator:
 # ----------------------------------------------------------------------------------------------
 # Exercise 1: score(h_t, h̄_s) = h_tᵀ W_a h̄_s
 # ----------------------------------------------------------------------------------------------
-def reference_general_score(h_t: torch.Tensor, enc_out: torch.Tensor, W_a: torch.Tensor) -> torch.Tensor:
-    """``h_t (B, H)``, ``enc_out (B, S, D)``, ``W_a (H, D)`` -> scores ``(B, S)``."""
-    return (enc_out @ (h_t @ W_a).unsqueeze(-1)).squeeze(-1)  # (B, S, D) @ (B, D, 1) -> (B, S)
-
-
-def check_general_score(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_general_score(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(h_t, enc_out, W_a) -> scores (B, S)``."""
     g = _gen(50)
 
@@ -50,24 +43,52 @@ def check_general_score(fn: Callable, verbose: bool = True) -> CheckResult:
         case("a one-position source", 3, 1, 4, 2),
         case("a non-symmetric W_a (h_tᵀ W_a h̄, not h̄ᵀ W_a h_t)", 2, 4, 3, 3),
     ]
-    return run_check("general_score", fn, cases, reference=reference_general_score, verbose=verbose)
+    if hidden:
+        cases += [case("hidden: a batch of four, seven positions", 4, 7, 5, 6)]
+    return run_check("general_score", fn, cases, verbose=verbose)
 
 
 # ----------------------------------------------------------------------------------------------
 # Exercise 2: local-p, the predicted position and the Gaussian window
 # ----------------------------------------------------------------------------------------------
-def reference_local_p(scores: torch.Tensor, h_t: torch.Tensor, W_p: torch.Tensor, v_p: torch.Tensor,
-                      src_lengths: torch.Tensor, D: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``scores (B, S)``, ``h_t (B, H)``, ``W_p (H, d_p)``, ``v_p (d_p,)``, ``src_lengths (B,)``,
-    ``D`` -> ``(weights (B, S), p_t (B,))``."""
-    p = predict_position(h_t, W_p, v_p, src_lengths)  # (B,)
-    S = scores.shape[1]
-    mask = torch.arange(S, device=scores.device).unsqueeze(0) < src_lengths.unsqueeze(1)  # (B, S)
-    weights = local_weights(scores.unsqueeze(1), p.unsqueeze(1), D, mask, gaussian=True)
-    return weights.squeeze(1), p
+def _local_p_parts(scores, h_t, W_p, v_p, src_lengths):
+    p = src_lengths.to(scores.dtype) * torch.sigmoid(torch.tanh(h_t @ W_p) @ v_p)
+    s = torch.arange(scores.shape[1]).unsqueeze(0)
+    return p, s
 
 
-def check_local_p(fn: Callable, verbose: bool = True) -> CheckResult:
+def _window_softmax(scores, allowed):
+    filled = scores.masked_fill(~allowed, float("-inf"))
+    return torch.nan_to_num(torch.softmax(filled, dim=-1), nan=0.0)
+
+
+def _centred_on_rounded(scores, h_t, W_p, v_p, src_lengths, D):
+    p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
+    allowed = ((s - p.round().unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+
+
+def _sigma_is_D(scores, h_t, W_p, v_p, src_lengths, D):
+    p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
+    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * D ** 2)), p
+
+
+def _no_gaussian(scores, h_t, W_p, v_p, src_lengths, D):
+    p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
+    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
+    return _window_softmax(scores, allowed), p
+
+
+def _softmax_over_whole_source(scores, h_t, W_p, v_p, src_lengths, D):
+    p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
+    allowed = (s - p.unsqueeze(1)).abs() <= D
+    inside = s < src_lengths.unsqueeze(1)
+    align = _window_softmax(scores, inside)
+    return align * allowed * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+
+
+def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(scores, h_t, W_p, v_p, src_lengths, D) -> (weights (B, S), p_t (B,))``."""
     g = _gen(51)
 
@@ -84,6 +105,16 @@ def check_local_p(fn: Callable, verbose: bool = True) -> CheckResult:
         case("large scores (exp overflows without care)", 2, 9, 3, 3, [9, 6], 2, scale=500.0),
     ]
     probe = case("probe", 4, 16, 3, 3, [16, 16, 11, 5], 2)
+    if hidden:
+        cases += [case("hidden: lengths 20, 9, 2 with D = 4", 3, 20, 5, 2, [20, 9, 2], 4)]
+    hints = [
+        ("hint: the window is centred on round(p_t); Luong et al. centre it on the real-valued "
+         "p_t: keep |s - p_t| <= D with p_t unrounded", probe.args, _centred_on_rounded),
+        ("hint: the Gaussian's standard deviation is σ = D/2, not D", probe.args, _sigma_is_D),
+        ("hint: multiply the window's softmax by exp(-(s - p_t)² / 2σ²), with σ = D/2", probe.args, _no_gaussian),
+        ("hint: the softmax should run over the window [p_t - D, p_t + D] only, not the whole "
+         "source", probe.args, _softmax_over_whole_source),
+    ]
 
     def zero_outside(candidate: Callable) -> str | None:
         scores, h_t, W_p, v_p, lengths, D = (a.clone() if isinstance(a, torch.Tensor) else a for a in probe.args)
@@ -94,7 +125,7 @@ def check_local_p(fn: Callable, verbose: bool = True) -> CheckResult:
             return "positions outside [p_t − D, p_t + D] (or in padding) must get weight exactly 0"
         return None
 
-    return run_check("local_p", fn, cases, reference=reference_local_p, verbose=verbose, extra=zero_outside)
+    return run_check("local_p", fn, cases, verbose=verbose, extra=zero_outside, hints=hints)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -109,17 +140,7 @@ def checker_luong_decoder(seed: int = 52) -> LuongDecoder:
                             score="general", window="global").eval()
 
 
-def reference_luong_step(decoder: LuongDecoder, prev_token: torch.Tensor, h_prev: torch.Tensor,
-                         h_tilde_prev: torch.Tensor, enc_out: torch.Tensor, src_mask: torch.Tensor):
-    """-> ``(logits (B, V), h_t (B, H), h̃_t (B, H), weights (B, S))`` from :meth:`LuongDecoder.step`."""
-    B = prev_token.shape[0]
-    state = LuongState(h_prev, h_tilde_prev, torch.zeros(B, dtype=torch.long),
-                       decoder.attention.project_keys(enc_out), torch.full((B,), float("nan")))
-    logits, new, weights = decoder.step(prev_token, state, enc_out, src_mask)
-    return logits, new.hidden, new.attentional, weights
-
-
-def check_luong_step(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_luong_step(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(decoder, prev_token, h_prev, h_tilde_prev, enc_out, src_mask) ->
     (logits, h_t, h̃_t, weights)`` against :meth:`LuongDecoder.step`."""
     decoder = checker_luong_decoder()
@@ -138,12 +159,11 @@ def check_luong_step(fn: Callable, verbose: bool = True) -> CheckResult:
         case("a later step: h̃_{t-1} is fed back with the input", 2, 5, [5, 5]),
         case("a padded batch (lengths 6, 2, 4)", 3, 6, [6, 2, 4]),
     ]
-
-    def reference(prev_token, h_prev, h_tilde_prev, enc_out, mask):
-        return reference_luong_step(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask)
+    if hidden:
+        cases += [case("hidden: lengths 7, 3, 1, 5", 4, 7, [7, 3, 1, 5])]
 
     def candidate(prev_token, h_prev, h_tilde_prev, enc_out, mask):
         return fn(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask)
 
-    return run_check("luong_step", candidate if callable(fn) else fn, cases, reference=reference,
-                     verbose=verbose)
+    candidate.__wrapped__ = fn
+    return run_check("luong_step", candidate if callable(fn) else fn, cases, verbose=verbose)

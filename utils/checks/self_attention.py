@@ -14,13 +14,13 @@ from collections.abc import Callable
 import torch
 
 from utils.attention import scaled_dot_product_attention
-from utils.checks.core import Case, CheckResult, time_limit, compare_outputs, run_check
+from utils.checks.core import Case, CheckResult, compare_outputs, run_check, time_limit
+from utils.checks.core import with_hints as _with_hints
 from utils.positional import sinusoidal_positional_encoding
-from utils.transformer import merge_heads, split_heads
+from utils.transformer import _split_heads
 
 __all__ = [
     "check_causal_attention", "check_split_merge_heads", "check_sinusoidal_encoding",
-    "reference_causal_attention",
 ]
 
 
@@ -28,37 +28,9 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _matches(fn: Callable, args: tuple, wrong: Callable) -> bool:
-    """Whether ``fn(*args)`` equals what a known mistake ``wrong(*args)`` gives (never raises)."""
-    try:
-        with time_limit(2.0), torch.no_grad():
-            got = fn(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
-        return compare_outputs(got, wrong(*args), atol=1e-5, rtol=1e-4) is None
-    except BaseException:  # learner code: anything may happen, and it only means "no hint"
-        return False
-
-
-def _with_hints(result: CheckResult, fn: Callable, hints: list[tuple[str, tuple, Callable]],
-                verbose: bool) -> CheckResult:
-    """Append the first hint whose mistake ``fn`` reproduces to a failed verdict, then print it."""
-    if result.status == "failed" and "still running" not in result.message:
-        for hint, args, wrong in hints:
-            if _matches(fn, args, wrong):
-                result.message += f" — hint: {hint}"
-                break
-    if verbose:
-        print(result.message)
-    return result
-
-
 # ----------------------------------------------------------------------------------------------
 # Exercise: scaled dot-product attention with a causal mask
 # ----------------------------------------------------------------------------------------------
-def reference_causal_attention(query, key, value):
-    """``softmax(Q Kᵀ / √d_k + causal) V``: query ``t`` sees keys ``0..t``. Returns ``(output, weights)``."""
-    return scaled_dot_product_attention(query, key, value, is_causal=True)
-
-
 def _unscaled_causal(q, k, v):
     return scaled_dot_product_attention(q * math.sqrt(q.shape[-1]), k, v, is_causal=True)
 
@@ -73,11 +45,28 @@ def _strictly_causal(q, k, v):
     return scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(T, T, dtype=torch.bool).tril(-1))
 
 
+def _strictly_causal_nan(q, k, v):
+    """``tril(-1)`` with ``masked_fill(-inf)``: row 0 has nothing left, and its softmax is NaN."""
+    T = q.shape[-2]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    hidden = ~torch.ones(T, T, dtype=torch.bool).tril(-1)
+    weights = torch.softmax(scores.masked_fill(hidden, float("-inf")), dim=-1)
+    return weights @ v, weights
+
+
+def _softmax_over_queries(q, k, v):
+    T = q.shape[-2]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    allowed = torch.ones(T, T, dtype=torch.bool).tril()
+    weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-2)
+    return weights @ v, weights
+
+
 def _no_mask(q, k, v):
     return scaled_dot_product_attention(q, k, v)
 
 
-def check_causal_attention(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_causal_attention(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(query, key, value) -> (output, weights)`` with a causal mask.
 
     ``query, key (..., T, d_k)``, ``value (..., T, d_v)``; ``output (..., T, d_v)``,
@@ -96,13 +85,19 @@ def check_causal_attention(fn: Callable, verbose: bool = True) -> CheckResult:
         Case("a single step (T=1): it may only see itself", qkv(2, T=1, d_k=4)),
         Case("large scores: subtract the max before exp", tuple(20 * t for t in qkv(1, T=4, d_k=4))),
     ]
-    result = run_check("causal_attention", fn, cases, reference=reference_causal_attention, verbose=False)
+    if hidden:
+        cases += [Case("hidden: 3 sequences, 2 heads, 9 steps, d_k=6, d_v=5", qkv(3, 2, T=9, d_k=6, d_v=5))]
+    result = run_check("causal_attention", fn, cases, verbose=False)
     probe = qkv(2, T=5, d_k=4)
     hints = [
-        ("no mask at all: query t must not see keys j > t", probe, _no_mask),
-        ("the mask is the wrong way round: keep j <= t (torch.tril), hide j > t", probe, _anti_causal),
-        ("query t may see key t itself: use tril(), not tril(-1)", probe, _strictly_causal),
-        ("divide the scores by √d_k before the softmax", probe, _unscaled_causal),
+        ("hint: no mask at all: query t must not see keys j > t", probe, _no_mask),
+        ("hint: the mask is the wrong way round: keep j <= t (torch.tril), hide j > t", probe, _anti_causal),
+        ("hint: query t may see key t itself: use tril(), not tril(-1) (with -inf, row 0 then has "
+         "nothing left and its softmax is NaN)", probe, _strictly_causal_nan),
+        ("hint: query t may see key t itself: use tril(), not tril(-1)", probe, _strictly_causal),
+        ("hint: the softmax runs over the queries; normalise each query's row over the keys, dim=-1",
+         probe, _softmax_over_queries),
+        ("hint: divide the scores by √d_k before the softmax", probe, _unscaled_causal),
     ]
     return _with_hints(result, fn, hints, verbose)
 
@@ -120,7 +115,8 @@ def _merge_without_transpose(x):
     return x.reshape(B, T, H * d)
 
 
-def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: bool = True) -> CheckResult:
+def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: bool = True,
+                            hidden: bool = False) -> CheckResult:
     """Check ``split_fn(x (B, T, H*d), num_heads) -> (B, H, T, d)`` and ``merge_fn`` its inverse."""
     g = _gen(7)
     split_cases = [
@@ -135,16 +131,18 @@ def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: boo
         Case("a tensor made by transpose (not contiguous)", (torch.randn(2, 4, 3, 5, generator=g).transpose(1, 2),)),
     ]
     x = torch.randn(2, 4, 6, generator=g)
-    split_hints = [("heads split the features, not the positions: view as (B, T, H, d), then "
+    if hidden:
+        h = _gen(100)
+        split_cases += [Case("hidden: B=2, T=1, E=8 into 4 heads", (torch.randn(2, 1, 8, generator=h), 4))]
+        merge_cases += [Case("hidden: B=3, H=2, T=1, d=4", (torch.randn(3, 2, 1, 4, generator=h),))]
+    split_hints = [("hint: heads split the features, not the positions: view as (B, T, H, d), then "
                     "transpose(1, 2)", (x, 3), _split_along_positions)]
-    merge_hints = [("transpose back to (B, T, H, d) before flattening the heads",
-                    (split_heads(x, 3),), _merge_without_transpose)]
+    merge_hints = [("hint: transpose back to (B, T, H, d) before flattening the heads",
+                    (_split_heads(x, 3),), _merge_without_transpose)]
 
-    result = _with_hints(run_check("split_heads", split_fn, split_cases, reference=split_heads, verbose=False),
-                         split_fn, split_hints, verbose=False)
+    result = run_check("split_heads", split_fn, split_cases, verbose=False, hints=split_hints)
     if result:
-        result = _with_hints(run_check("merge_heads", merge_fn, merge_cases, reference=merge_heads, verbose=False),
-                             merge_fn, merge_hints, verbose=False)
+        result = run_check("merge_heads", merge_fn, merge_cases, verbose=False, hints=merge_hints)
     if result.status == "failed" and "view size is not compatible" in result.message:
         result.message += " — hint: after transpose, use .reshape (or .contiguous().view)"
     if result:
@@ -189,7 +187,7 @@ def _one_based_positions(max_len, d_model):
     return sinusoidal_positional_encoding(max_len + 1, d_model)[1:]
 
 
-def check_sinusoidal_encoding(fn: Callable, verbose: bool = True) -> CheckResult:
+def check_sinusoidal_encoding(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(max_len, d_model) -> PE (max_len, d_model)`` for an even ``d_model``."""
     cases = [
         Case("position 0 only (sin 0 = 0, cos 0 = 1)", (1, 4)),
@@ -197,14 +195,16 @@ def check_sinusoidal_encoding(fn: Callable, verbose: bool = True) -> CheckResult
         Case("10 positions, d_model=8", (10, 8)),
         Case("100 positions, d_model=64", (100, 64)),
     ]
-    result = run_check("sinusoidal_encoding", fn, cases, reference=sinusoidal_positional_encoding, verbose=False)
+    if hidden:
+        cases += [Case("hidden: 7 positions, d_model=6", (7, 6)), Case("hidden: 50 positions, d_model=128", (50, 128))]
+    result = run_check("sinusoidal_encoding", fn, cases, verbose=False)
     probe = (12, 8)
     hints = [
-        ("sine on even columns 2i, cosine on odd columns 2i+1", probe, _sin_cos_swapped),
-        ("interleave the columns (sin, cos, sin, cos, …) rather than putting all sines first",
+        ("hint: sine on even columns 2i, cosine on odd columns 2i+1", probe, _sin_cos_swapped),
+        ("hint: interleave the columns (sin, cos, sin, cos, …) rather than putting all sines first",
          probe, _halves_not_interleaved),
-        ("the exponent is 2i / d_model, where 2i is the even column index", probe,
+        ("hint: the exponent is 2i / d_model, where 2i is the even column index", probe,
          lambda m, d: _interleave_with(m, d, lambda i: i / d)),
-        ("positions start at 0", probe, _one_based_positions),
+        ("hint: positions start at 0", probe, _one_based_positions),
     ]
     return _with_hints(result, fn, hints, verbose)
