@@ -147,3 +147,44 @@ def test_internal_links_resolve(html):
             if parsed.path and not (html / target).exists():
                 missing.append(f"{page.relative_to(html)} -> {href}")
     assert not missing, "\n".join(missing[:20])
+
+
+CHAPTER_PAGES = ["01_why_attention", "02_attention_as_weighted_average", "03_soft_and_hard_attention",
+                 "04_bahdanau_decoder", "05_luong_attention", "06_self_attention"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTER_PAGES)
+def test_quiz_and_hints_work_without_a_kernel(browser, served, chapter):
+    """Answer a quiz question (a wrong option, then the right one) and open a hint, by keyboard
+    and by click, on the static page; the feedback and its typeset math must show."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert not open_page(browser, f"{served}/chapters/{chapter}.html")
+    questions = browser.find_elements(By.CSS_SELECTOR, ".course-quiz-question")
+    assert len(questions) >= 3
+    options = questions[0].find_elements(By.CSS_SELECTOR, "details.course-quiz-option")
+    assert len(options) >= 2 and not any(o.get_attribute("open") for o in options)
+    feedback = {}
+    for option in options:
+        summary = option.find_element(By.TAG_NAME, "summary")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+        summary.send_keys(Keys.ENTER) if option is options[0] else summary.click()
+        WebDriverWait(browser, 10).until(lambda d: option.get_attribute("open") is not None)
+        text = option.find_element(By.TAG_NAME, "p").text
+        assert text, "an opened option shows its explanation"
+        feedback[text.split(".")[0]] = text
+    assert any(k.startswith("✅ Right") for k in feedback) and any(k.startswith("❌") for k in feedback)
+    # the quiz's math is typeset by the book's own MathJax (served locally)
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "return document.querySelectorAll('.course-quiz mjx-container').length") > 0)
+    hints = browser.find_elements(By.CSS_SELECTOR, "details.course-hint")
+    assert len(hints) >= 3
+    summary = hints[0].find_element(By.TAG_NAME, "summary")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+    summary.click()
+    WebDriverWait(browser, 10).until(lambda d: hints[0].get_attribute("open") is not None)
+    assert hints[0].text.count("\n") >= 1   # the hint's text is now visible under its summary
+    if chapter.startswith("02"):
+        browser.save_screenshot(str(ROOT / "_build" / "screenshot-quiz.png"))

@@ -82,7 +82,9 @@ def test_exercises_have_solution_check_and_hidden_tests(path):
         meta = nbgrader(cells[j])
         assert meta.get("points", 0) > 0 and meta.get("locked") is True
         source = cells[j].source
-        assert "### BEGIN HIDDEN TESTS" in source and "assert " in source.split("### BEGIN HIDDEN TESTS")[1]
+        # the hidden test records the answer for the grader, which judges it outside the kernel
+        assert "### BEGIN HIDDEN TESTS" in source and re.search(
+            r'^submit\("\w+", ', source.split("### BEGIN HIDDEN TESTS")[1], re.M)
         assert re.search(r"^check_\w+\(", source, re.M), "a check cell calls a checker from utils.checks"
 
 
@@ -151,7 +153,8 @@ def test_points_are_shown_next_to_each_exercise(path):
         if not nbgrader(cell).get("grade"):
             continue
         points = nbgrader(cell)["points"]
-        statement = next(c for c in reversed(cells[:i]) if c.cell_type == "markdown")
+        statement = next(c for c in reversed(cells[:i])   # the exercise's text, not its hints
+                         if c.cell_type == "markdown" and 'class="course-hint"' not in c.source)
         unit = "point" if points == 1 else "points"
         assert re.search(rf"\b{points:g} {unit}\b", statement.source), (
             f"{nbgrader(cell)['grade_id']}: the exercise text must say '({points:g} {unit})'")
