@@ -25,14 +25,19 @@ def dedupe_html(text: str) -> str:
     return _SCRIPT.sub(keep_first, text)
 
 
-def _build_finished(app, exception):
+def rewrite_pages(app, exception, fix) -> None:
+    """After a successful HTML build, replace each page's text by ``fix(text)`` where it changes."""
     if exception is not None or app.builder.format != "html":
         return
     for page in Path(app.outdir).rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        new = dedupe_html(text)
+        new = fix(text)
         if new != text:
             page.write_text(new, encoding="utf-8")
+
+
+def _build_finished(app, exception):
+    rewrite_pages(app, exception, dedupe_html)
 
 
 def setup(app):

@@ -318,6 +318,8 @@ def test_draw_decoding_step_frames_the_current_step_and_ranks_candidates():
     widget = decoding_stepper(small_model(V_src=9, V_tgt=9), vocab, vocab, list, "abc", max_len=4)
     text_box, slider = widget.children[0].children
     assert slider.max <= 3
+    frames = widget.static.frames   # the book's version: one frame per output step
+    assert len(frames) == slider.max + 1 and all("step" in alt.lower() for _, alt in frames.values())
     text_box.value = "edcba"
     assert slider.max <= 3 and slider.value <= slider.max
     plt.close("all")

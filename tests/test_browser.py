@@ -188,3 +188,89 @@ def test_quiz_and_hints_work_without_a_kernel(browser, served, chapter):
     assert hints[0].text.count("\n") >= 1   # the hint's text is now visible under its summary
     if chapter.startswith("02"):
         browser.save_screenshot(str(ROOT / "_build" / "screenshot-quiz.png"))
+
+
+EXPLORER_PAGES = CHAPTER_PAGES[1:]   # chapters 2-6 each have an explorer
+
+
+def visible_frames(browser, explorer) -> list[str]:
+    return browser.execute_script(
+        "return Array.from(arguments[0].querySelectorAll('img.course-frame'))"
+        ".filter(i => getComputedStyle(i).display !== 'none').map(i => i.alt)", explorer)
+
+
+@pytest.mark.parametrize("chapter", EXPLORER_PAGES)
+def test_explorers_move_without_a_kernel(browser, served, chapter):
+    """Each control of the explorer, moved with the keyboard (arrow key on its radio group) or a
+    click, changes the one frame in view; every frame in view has alt text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    assert not open_page(browser, f"{served}/chapters/{chapter}.html")
+    explorers = browser.find_elements(By.CSS_SELECTOR, ".course-explorer")
+    assert len(explorers) == 1, "the explorer's static version is on the page"
+    explorer = explorers[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", explorer)
+    before = visible_frames(browser, explorer)
+    assert len(before) == 1 and before[0], "exactly one frame in view, with alt text"
+    for n, fieldset in enumerate(explorer.find_elements(By.TAG_NAME, "fieldset")):
+        radios = fieldset.find_elements(By.CSS_SELECTOR, "input[type=radio]")
+        checked = next(r for r in radios if r.is_selected())
+        if n % 2 == 0:
+            checked.send_keys(Keys.ARROW_RIGHT)   # keyboard: the next value of this control
+        else:
+            next(r for r in radios if not r.is_selected()).click()
+        after = visible_frames(browser, explorer)
+        assert len(after) == 1 and after != before, f"moving {fieldset.text.splitlines()[0]!r} changed nothing"
+        before = after
+    if chapter.startswith("05"):
+        browser.save_screenshot(str(ROOT / "_build" / "screenshot-explorer.png"))
+
+
+AXE = ROOT / ".cache" / "axe-core-4.14.1" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed (npm missing?): tools/install_browser.sh")
+def test_accessibility_audit(browser, served, html):
+    """axe-core in every page of the book: no serious or critical violation. The per-page results
+    (moderate and minor ones too) are written to _build/axe-report.json."""
+    import json
+
+    script = AXE.read_text()
+    browser.set_script_timeout(120)
+    report, serious = {}, []
+    for page in pages(html):
+        rel = page.relative_to(html).as_posix()
+        open_page(browser, f"{served}/{rel}")
+        browser.execute_script(script)
+        found = browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {resultTypes: ['violations']}).then("
+            "  r => done(r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,"
+            "                                   where: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))),"
+            "  e => done([{id: 'axe-error', impact: 'critical', nodes: 0, where: [String(e)]}]));")
+        report[rel] = found
+        serious += [(rel, v["id"], v["where"]) for v in found if v["impact"] in ("serious", "critical")]
+    (ROOT / "_build").mkdir(exist_ok=True)
+    (ROOT / "_build" / "axe-report.json").write_text(json.dumps(report, indent=1))
+    assert len(report) >= 10 and not serious, serious
+
+
+@pytest.mark.parametrize("chapter", CHAPTER_PAGES)
+def test_pages_are_usable_390_px_wide(browser, served, chapter):
+    """On a phone-sized window the page does not scroll sideways (wide tables, code and figures
+    scroll or shrink inside their own boxes), and the quiz and explorer controls stay reachable."""
+    browser.set_window_size(390, 844)
+    try:
+        open_page(browser, f"{served}/chapters/{chapter}.html")
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"the page is {overflow} px wider than the window"
+        widths = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.course-quiz summary, .course-explorer input'))"
+            ".map(e => e.getBoundingClientRect().right)")
+        assert widths and max(widths) <= 390
+        if chapter.startswith("02"):
+            browser.save_screenshot(str(ROOT / "_build" / "screenshot-390px.png"))
+    finally:
+        browser.set_window_size(1280, 1600)

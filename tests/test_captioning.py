@@ -248,5 +248,6 @@ def test_glimpse_step_figure_and_widget():
     torch.manual_seed(5)
     box = glimpse_stepper(models, data)
     assert len(box.children) == 2
+    assert len(box.static.frames) == 2 * data.captions.shape[1]   # each model, each step, drawn ahead
     assert torch.equal(torch.rand(2), expected)  # drawing left the global generator alone
     plt.close("all")

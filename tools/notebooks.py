@@ -40,6 +40,17 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # A cell that displays a widget: nbval does not emulate the Output widget's capture (the display
 # differs between front ends), and the book hides the output rather than show a dead widget.
 WIDGET_TAGS = ("nbval-ignore-output", "remove-output")
+# A widget that also carries its frames drawn ahead (utils.static_explorer) is shown in the book:
+# its outputs are still not compared by nbval, but they are not removed.
+STATIC_EXPLORER_TAGS = ("nbval-ignore-output",)
+
+
+def widget_tags(cell) -> tuple[str, ...] | None:
+    """The tags a cell's widget output needs, or None if it shows no widget."""
+    outputs = [o.get("data", {}) for o in cell.get("outputs", [])]
+    if not any(WIDGET_VIEW in d for d in outputs):
+        return None
+    return STATIC_EXPLORER_TAGS if any(WIDGET_VIEW in d and "text/html" in d for d in outputs) else WIDGET_TAGS
 # Cell-level metadata we keep: tags (nbval, book), nbgrader, and slide types.
 ALLOWED_CELL_METADATA = {"tags", "nbgrader", "slideshow", "editable", "deletable"}
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -70,9 +81,10 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             for output in cell.outputs:
                 output.get("metadata", {}).pop("execution", None)
-            if any(WIDGET_VIEW in o.get("data", {}) for o in cell.outputs):
-                tags = list(cell.metadata.get("tags", []))
-                cell.metadata["tags"] = tags + [t for t in WIDGET_TAGS if t not in tags]
+            needed = widget_tags(cell)
+            if needed is not None:
+                tags = [t for t in cell.metadata.get("tags", []) if t in needed or t not in WIDGET_TAGS]
+                cell.metadata["tags"] = tags + [t for t in needed if t not in tags]
     return nb
 
 
@@ -108,9 +120,10 @@ def metadata_problems(nb: nbformat.NotebookNode, name: str) -> list[str]:
         if "slideshow" not in cell.metadata:
             problems.append(f"{name}: cell {index} has no slide type (run the pipeline's clean)")
         if cell.cell_type == "code":
-            shows_widget = any(WIDGET_VIEW in o.get("data", {}) for o in cell.outputs)
-            if shows_widget and not set(WIDGET_TAGS) <= set(cell.metadata.get("tags", [])):
-                problems.append(f"{name}: cell {index} shows a widget but lacks tags {WIDGET_TAGS}")
+            needed = widget_tags(cell)
+            tags = set(cell.metadata.get("tags", []))
+            if needed is not None and (not set(needed) <= tags or set(WIDGET_TAGS) - set(needed) & tags):
+                problems.append(f"{name}: cell {index} shows a widget: its tags must be exactly {needed} of {WIDGET_TAGS}")
             if any(o.output_type == "error" for o in cell.outputs):
                 problems.append(f"{name}: cell {index} has an error output")
             if cell.outputs and cell.execution_count is None:

@@ -1,5 +1,9 @@
 """Interactive explorers. Each has a ``draw_…`` function (a plain Matplotlib figure, used for the
 book's static view and in tests) and a widget that redraws it as the learner moves the controls.
+
+Each explorer also draws its figure ahead for a grid of control values
+(:class:`utils.static_explorer.StaticExplorer`): JupyterLab shows the live widget, the book,
+which has no kernel, shows those frames with radio buttons that switch them without Python.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from matplotlib.figure import Figure
 
 from utils.attention import masked_softmax
 from utils.plots import weights_bar
+from utils.static_explorer import LiveOrStatic, StaticExplorer
 
 __all__ = ["EXPLORER_LABELS", "explorer_vectors", "explorer_weights", "draw_explorer", "attention_explorer",
            "draw_decoding_step", "decoding_stepper", "draw_positions", "positions_explorer",
@@ -130,7 +135,22 @@ def attention_explorer():
         plt.close(fig)
 
     out = widgets.interactive_output(redraw, controls)
-    return widgets.VBox([widgets.HBox([widgets.VBox(list(controls.values())[:3]), widgets.VBox(list(controls.values())[3:])]), out])
+    live = widgets.VBox([widgets.HBox([widgets.VBox(list(controls.values())[:3]), widgets.VBox(list(controls.values())[3:])]), out])
+
+    def describe(angle, score, d_k):
+        _, w = explorer_weights(angle_deg=angle, length=2.0, score=score, d_k=d_k)
+        pairs = ", ".join(f"{label} {x:.2f}" for label, x in zip(EXPLORER_LABELS, w.tolist()))
+        return (f"Query at {angle} degrees, length 2, {score} score, d_k = {d_k}: the weights are {pairs}; "
+                f"the largest goes to {EXPLORER_LABELS[int(w.argmax())]}.")
+
+    static = StaticExplorer(
+        "Attention explorer: query angle, score and d_k",
+        [("query angle", [(a, f"{a}°") for a in (0, 40, 120, 200)]),
+         ("score", [(sc, sc) for sc in ("dot", "scaled dot")]),
+         ("d_k", [(d, str(d)) for d in (2, 64)])],
+        draw=lambda angle, score, d_k: draw_explorer(angle_deg=angle, length=2.0, score=score, d_k=d_k),
+        describe=describe, default=(1, 1, 0))
+    return LiveOrStatic(live, static)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -231,7 +251,23 @@ def decoding_stepper(model, src_vocab, tgt_vocab, tokenize, text: str, max_len: 
         plt.close(fig)
 
     out = widgets.interactive_output(redraw, {"source_text": text_box, "step": slider})
-    return widgets.VBox([widgets.HBox([text_box, slider]), out])
+    live = widgets.VBox([widgets.HBox([text_box, slider]), out])
+
+    def describe(step):
+        token = _visible(first.output[step])
+        text_ = f"Step {step + 1} of {len(first.output)} for the source {text!r}: the decoder emits {token!r}"
+        if first.weights is None:
+            return text_ + "."
+        w = first.weights[step]
+        j = int(w.argmax())
+        return text_ + (f"; its attention is largest on source position {j + 1}, "
+                        f"{_visible(first.source[j])!r}, with weight {float(w[j]):.2f}.")
+
+    static = StaticExplorer(
+        f"Decoding stepper: {text!r}, step by step",
+        [("output step", [(t, str(t + 1)) for t in range(len(first.output))])],
+        draw=lambda step: draw_decoding_step(first, step, top_k=top_k, sep=sep), describe=describe)
+    return LiveOrStatic(live, static)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,7 +318,20 @@ def positions_explorer(max_len: int = 64):
         plt.close(fig)
 
     out = widgets.interactive_output(redraw, controls)
-    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+    live = widgets.VBox([widgets.HBox(list(controls.values())), out])
+    positions = sorted({p for p in (0, 5, 20, max_len - 1) if 0 <= p < max_len})
+
+    def describe(position, d_model):
+        return (f"Sinusoidal encodings of {max_len} positions with d_model = {d_model} and base 10000, row "
+                f"{position} framed; its similarity to every other position is 1 at position {position} and "
+                "depends only on the distance to it.")
+
+    static = StaticExplorer(
+        "Positional encodings: position and d_model (base 10000)",
+        [("position", [(p, str(p)) for p in positions]), ("d_model", [(d, str(d)) for d in (8, 32, 128)])],
+        draw=lambda position, d_model: draw_positions(position, d_model, max_len=max_len),
+        describe=describe, default=(positions.index(20) if 20 in positions else 0, 1))
+    return LiveOrStatic(live, static)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -353,7 +402,25 @@ def local_window_explorer(S: int = 20):
         plt.close(fig)
 
     out = widgets.interactive_output(redraw, controls)
-    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+    live = widgets.VBox([widgets.HBox(list(controls.values())), out])
+
+    def describe(center, D, gaussian):
+        w = local_window_weights(center, D, S, gaussian)
+        local, glob = w["local"], w["global"]
+        inside = [i for i in range(S) if float(local[i]) > 0]
+        span = f"positions {inside[0]} to {inside[-1]}" if inside else "no position"
+        return (f"p_t = {center:g}, D = {D}, Gaussian {'on' if gaussian else 'off'}: the local weights are non-zero "
+                f"at {span}, largest at {int(local.argmax())} ({float(local.max()):.2f}), summing to "
+                f"{float(local.sum()):.2f}; global attention's largest weight is at {int(glob.argmax())}.")
+
+    centres = [c for c in (3.0, 7.5, 15.0) if c <= S]
+    static = StaticExplorer(
+        "Local attention window: centre p_t, half-width D, Gaussian",
+        [("centre p_t", [(c, f"{c:g}") for c in centres]), ("half-width D", [(d, str(d)) for d in (1, 3, 5)]),
+         ("Gaussian (local-p)", [(True, "on"), (False, "off")])],
+        draw=lambda center, D, gaussian: draw_local_window(center, D, S, gaussian), describe=describe,
+        default=(centres.index(7.5) if 7.5 in centres else 0, 1, 0))
+    return LiveOrStatic(live, static)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -429,4 +496,30 @@ def glimpse_stepper(models: dict, data, device="cpu"):
         step=widgets.IntSlider(value=0, min=0, max=data.captions.shape[1] - 1, description="step"),
     )
     out = widgets.interactive_output(redraw, controls)
-    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+    live = widgets.VBox([widgets.HBox(list(controls.values())), out])
+
+    captions = {}
+    for index, name in enumerate(models):  # canvas 0, each model once, with a fixed draw
+        model, mode = models[name]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(index)
+            captions[name] = model.caption(data.images[0:1].to(device), length=data.captions.shape[1], mode=mode)
+
+    def draw(name, step):
+        out_ = captions[name]
+        return draw_glimpse_step(data.images[0], out_.weights[0], DIGIT_VOCAB.decode(out_.tokens[0]), step,
+                                 data.grid, boxes=data.boxes[0], label=name)
+
+    def describe(name, step):
+        out_ = captions[name]
+        words, w = DIGIT_VOCAB.decode(out_.tokens[0]), out_.weights[0][step].detach().cpu()
+        row, col = divmod(int(w.argmax()), data.grid[1])
+        return (f"{name}, test canvas 0, step {step + 1}: the model says {words[step]!r} while its attention is "
+                f"largest on the region in row {row + 1}, column {col + 1} (weight {float(w.max()):.2f}).")
+
+    static = StaticExplorer(
+        "Glimpse stepper: test canvas 0, each model, each step",
+        [("model", [(name, name) for name in models]),
+         ("step", [(t, str(t + 1)) for t in range(data.captions.shape[1])])],
+        draw=draw, describe=describe)
+    return LiveOrStatic(live, static)
