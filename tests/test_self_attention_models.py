@@ -170,10 +170,13 @@ def test_bilstm_classifier_padding_is_invisible_and_it_learns():
 def test_attention_grid_draws_one_panel_per_layer_and_head():
     weights = [torch.softmax(torch.randn(1, 3, 4, 4), -1) for _ in range(2)]
     fig = attention_grid(weights, labels=list("abcd"), title="grid")
-    assert len(fig.axes) == 6
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 6 and len(fig.axes) == 7                      # six heads and one shared colour bar
+    assert fig.axes[-1].get_ylabel() == "attention weight"
+    assert len({ax.images[0].get_clim() for ax in panels}) == 1          # one scale for every head
     assert fig.axes[4].get_title() == "layer 2, head 2"
     np.testing.assert_allclose(fig.axes[5].get_images()[0].get_array(), weights[1][0, 2].numpy(), rtol=1e-6)
-    assert len(attention_grid(torch.softmax(torch.randn(3, 2, 5, 5), -1)).axes) == 6
+    assert len(attention_grid(torch.softmax(torch.randn(3, 2, 5, 5), -1)).axes) == 6 + 1
     with pytest.raises(ValueError, match=r"\(H, T, T\)"):
         attention_grid([torch.ones(4, 4)])
     plt.close("all")

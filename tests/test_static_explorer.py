@@ -52,3 +52,38 @@ def test_the_explorers_carry_their_static_version(make):
     alts = [alt for _, alt in shown.static.frames.values()]
     assert len(alts) >= 8 and len(set(alts)) == len(alts), "every frame says what it shows"
     plt.close("all")
+
+
+def test_a_figure_is_described_from_what_it_draws():
+    import torch
+
+    from utils.plots import attention_heatmap, describe_figure
+
+    ax = attention_heatmap(torch.rand(3, 4), title="weights of step 2")
+    text = describe_figure(ax.figure)
+    assert "weights of step 2" in text and "3×4 colour map" in text and "colour bar: attention weight" in text
+    fig, (a, b) = plt.subplots(1, 2)
+    a.plot([0, 1, 2], label="train")
+    a.legend()
+    a.set_xlabel("step")
+    b.bar([0, 1], [1, 2])
+    text = describe_figure(fig)
+    assert "2 panels" in text and "1 curve (train)" in text and "x axis: step" in text and "2 bars" in text
+    plt.close("all")
+
+
+def test_every_figure_in_the_notebooks_has_alt_text():
+    """Each PNG the notebooks show carries its alt text (utils.plots attaches it), which the book
+    writes into the image's alt attribute."""
+    import nbformat
+
+    from tools.notebooks import CHAPTERS, solution_paths
+
+    for path in solution_paths():
+        for folder in (path.parent, CHAPTERS):
+            nb = nbformat.read(str(folder / path.name), as_version=4)
+            for i, cell in enumerate(nb.cells):
+                for out in cell.get("outputs", []):
+                    if "image/png" in out.get("data", {}):
+                        alt = out.get("metadata", {}).get("image/png", {}).get("alt", "")
+                        assert alt.startswith("Figure"), f"{folder.name}/{path.name} cell {i}: no alt text"

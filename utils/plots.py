@@ -37,6 +37,7 @@ def attention_heatmap(
     annotate: bool = False,
     cmap: str = "viridis",
     colorbar: bool = True,
+    colorbar_label: str = "attention weight",
 ) -> Axes:
     """Draw attention weights ``α_{t,j}`` as a heatmap, one row per query, one column per key.
 
@@ -49,6 +50,7 @@ def attention_heatmap(
         annotate: write each weight in its cell (for small maps).
         cmap: a Matplotlib colormap name.
         colorbar: add a colour bar.
+        colorbar_label: what the colours measure, written along the colour bar.
 
     Returns:
         The ``Axes`` drawn on.
@@ -79,7 +81,7 @@ def attention_heatmap(
     if title:
         ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(colorbar_label)
     return ax
 
 
@@ -132,17 +134,20 @@ def attention_grid(weights, labels: Sequence[str] | None = None, title: str | No
         raise ValueError(f"weights must be L tensors of shape (H, T, T), got shapes {[w.shape for w in layers]}")
     L, H = len(layers), layers[0].shape[0]
     fig, axes = plt.subplots(L, H, figsize=(cell_size * H + 0.4, cell_size * L + 0.4), squeeze=False)
+    top = max(1e-12, max(float(w.max()) for w in layers))
     for l, w in enumerate(layers):
         for h in range(H):
             ax = axes[l][h]
             attention_heatmap(w[h], x_labels=labels, y_labels=labels, ax=ax, cmap=cmap, colorbar=False,
                               title=f"layer {l + 1}, head {h + 1}", xlabel="", ylabel="")
+            ax.images[0].set_clim(0.0, top)  # every head on one scale, so that they compare
             ax.tick_params(labelsize=7)
             if labels is not None:
                 ax.tick_params(axis="x", labelrotation=0)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    fig.colorbar(axes[0][0].images[0], ax=axes, fraction=0.02, pad=0.02).set_label("attention weight")
     return fig
 
 
@@ -170,7 +175,8 @@ def token_weights(sentences: Sequence[Sequence[str]], weights, row_labels: Seque
         grid[i, : len(tokens)] = w[: len(tokens)] / max(float(w[: len(tokens)].max()), 1e-12)
     if ax is None:
         _, ax = plt.subplots(figsize=(0.78 * T + 1.5, 0.42 * len(sentences) + 0.6))
-    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    ax.figure.colorbar(image, ax=ax, fraction=0.03, pad=0.02).set_label("weight / the row's largest")
     for i, tokens in enumerate(sentences):
         for j, tok in enumerate(tokens):
             ax.text(j, i, tok, ha="center", va="center", fontsize=8,
@@ -371,3 +377,92 @@ def caption_attention(image, weights, words: Sequence[str], grid: tuple[int, int
         title = f"{label + ': ' if label else ''}step {t + 1}, says {words[t]!r}"
         attention_overlay(image, w[t], grid, ax=ax, title=title, box=box, **overlay)
     return axes
+
+
+# ----------------------------------------------------------------------------------------------
+# Alt text for every figure a notebook shows
+# ----------------------------------------------------------------------------------------------
+def _short_text(text: str, limit: int = 90) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_figure(fig) -> str:
+    """Alt text for a Matplotlib figure, read from what it draws: its title, and for each panel
+    the title, the axes' labels and what is plotted (curves and their legend, bars, an image
+    and its colour bar's label)."""
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    parts = []
+    title = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    parts.append(f"Figure{': ' + _short_text(title) if title else ''}, {len(panels)} panel{'s' if len(panels) != 1 else ''}.")
+    for n, ax in enumerate(panels, 1):
+        what = []
+        lines = [line for line in ax.get_lines() if line.get_visible() and len(line.get_xdata()) > 1]
+        if lines:
+            names = [line.get_label() for line in lines if not line.get_label().startswith("_")]
+            what.append(f"{len(lines)} curve{'s' if len(lines) != 1 else ''}" + (f" ({_short_text(', '.join(names), 80)})" if names else ""))
+        n_bars = sum(len(c) for c in ax.containers if hasattr(c, "patches"))
+        if n_bars:
+            what.append(f"{n_bars} bars")
+        if ax.images:
+            shape = ax.images[0].get_array().shape
+            what.append(f"a {shape[0]}×{shape[1]} colour map" if len(shape) >= 2 else "an image")
+        if ax.collections and not what:
+            what.append("points")
+        text = f"Panel {n}" + (f" '{_short_text(ax.get_title())}'" if ax.get_title() else "")
+        if what:
+            text += ": " + ", ".join(what)
+        axes = [f"{name} axis: {_short_text(label, 50)}" for name, label in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())) if label]
+        if axes:
+            text += "; " + "; ".join(axes)
+        parts.append(text + ".")
+    for bar in bars:
+        label = bar.get_ylabel() or bar.get_xlabel()
+        parts.append(f"A colour bar{': ' + _short_text(label, 50) if label else ''}.")
+    return " ".join(parts)
+
+
+def _install_alt_text() -> None:
+    """In IPython with the inline backend, attach :func:`describe_figure` as the PNG's ``alt``
+    metadata, which the book uses as the image's alt text.
+
+    The inline backend registers its PNG formatter when the first figure is made, so a figure is
+    made and closed here first (nothing is shown); a hook before each cell wraps the formatter
+    again if something re-registered it.
+    """
+    import sys
+
+    import matplotlib
+
+    if "IPython" not in sys.modules or "inline" not in matplotlib.get_backend():
+        return
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    plt.close(plt.figure())  # activates the inline backend, which registers its formatters
+
+    def wrap(*_):
+        png = shell.display_formatter.formatters["image/png"]
+        try:
+            original = png.lookup_by_type(Figure)
+        except KeyError:
+            return
+        if getattr(original, "_course_alt", False):
+            return
+
+        def with_alt(fig):
+            data = original(fig)
+            return (data, {"alt": describe_figure(fig)}) if data is not None else None
+
+        with_alt._course_alt = True
+        png.for_type(Figure, with_alt)
+
+    wrap()
+    shell.events.register("pre_run_cell", wrap)
+
+
+_install_alt_text()

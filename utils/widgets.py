@@ -292,7 +292,7 @@ def draw_positions(position: int = 20, d_model: int = 32, max_len: int = 64, bas
     ax_pe.axhline(position - 0.5, color="gold", lw=2)
     ax_pe.axhline(position + 0.5, color="gold", lw=2)
     ax_pe.set(xlabel="dimension (even: sin, odd: cos)", ylabel="position", title=f"PE, d_model = {d_model}, base = {base:g}")
-    fig.colorbar(image, ax=ax_pe, fraction=0.046, pad=0.04)
+    fig.colorbar(image, ax=ax_pe, fraction=0.046, pad=0.04).set_label("PE value (sin or cos)")
     ax_sim.plot(range(max_len), similarity.numpy(), ".-", color="tab:blue")
     ax_sim.axvline(position, color="tab:red", lw=1, ls="--")
     ax_sim.set(xlabel="position j", ylabel="similarity", ylim=(-1.05, 1.05),
