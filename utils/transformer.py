@@ -27,7 +27,8 @@ from torch import nn
 
 from utils.attention import scaled_dot_product_attention
 from utils.validate import (
-    require_float, require_int, require_lengths, require_mask, require_number, require_same_dtype, require_tensor,
+    require_features, require_float, require_int, require_lengths, require_mask, require_number, require_same_dtype,
+    require_tensor,
     resolve_device,
 )
 
@@ -102,10 +103,10 @@ def _merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(-3, -2).flatten(-2)  # (B, H, T, d) -> (B, T, H, d) -> (B, T, H*d)
 
 
-def _check_x(x, d_model: int) -> None:
-    require_tensor("x", x, dim=3, shape=f"(B, T, {d_model})")
+def _check_x(x, d_model: int, name: str = "x") -> None:
+    require_tensor(name, x, dim=3, shape=f"(B, T, {d_model})")
     if x.shape[-1] != d_model:
-        raise ValueError(f"x must be (B, T, {d_model}), got shape {tuple(x.shape)}")
+        raise ValueError(f"{name} must be (B, T, {d_model}), got shape {tuple(x.shape)}")
 
 
 class MultiHeadAttention(nn.Module):
@@ -172,7 +173,9 @@ class MultiHeadAttention(nn.Module):
                 integer mask (use ``mask.bool()``: True = may attend).
             ValueError: shapes that do not fit (``(B, T, E)``, shared ``B`` and ``T_k``); masks of
                 the wrong shape, or float masks of 0s and 1s; NaN or ``+inf`` in the scores
-                (readable path only: NaN in the inputs reaches the output on the fast path).
+                at an allowed position, on both paths (the fast path checks its output and, if it is
+                not finite, computes it again on the readable path). A masked key is not read: NaN
+                or inf in its value never reaches the output.
         """
         key = query if key is None else key
         value = key if value is None else value
@@ -180,9 +183,68 @@ class MultiHeadAttention(nn.Module):
         B, T_q, _ = query.shape
         T_k = key.shape[1]
         mask = self._merge_masks(key_padding_mask, attn_mask, B, T_q, T_k, query)
-        q = _split_heads(self.q_proj(query), self.num_heads)  # (B, T_q, E) -> (B, H, T_q, d)
+        k, v = self.project_kv(key, value)  # (B, H, T_k, d) each
+        return self._attend(query, k, v, mask, need_weights, average_attn_weights, is_causal)
+
+    # -- a key-value cache (chapter 7): project keys and values once, attend to them many times --
+    def project_kv(self, key: torch.Tensor, value: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-head keys and values ``K W^K``, ``V W^V``: ``(B, T_k, kdim)`` -> ``(B, H, T_k, d)`` each.
+
+        ``value`` defaults to ``key``. A decoder computes these once per source sentence (for
+        cross-attention) or once per token (for a key-value cache), then calls :meth:`attend_kv`.
+
+        Raises:
+            TypeError: not floating-point tensors of the module's dtype.
+            ValueError: not ``(B, T_k, kdim)`` and ``(B, T_k, vdim)`` with a shared ``B`` and ``T_k``.
+        """
+        value = key if value is None else value
+        for name, t, size in (("key", key, self.kdim), ("value", value, self.vdim)):
+            require_tensor(name, t, dim=3, shape=f"(B, T_k, {size})")
+            require_features(name, t, size, "this attention expects")
+            require_float(name, t)
+        require_same_dtype(("key", key), ("value", value))
+        if key.dtype != self.k_proj.weight.dtype:
+            raise TypeError(f"key has dtype {key.dtype} but the module's weights are {self.k_proj.weight.dtype}; "
+                            f"convert one of them (e.g. module.to({key.dtype}))")
+        if key.shape[:2] != value.shape[:2]:
+            raise ValueError(f"key {tuple(key.shape)} and value {tuple(value.shape)} must share B and T_k")
         k = _split_heads(self.k_proj(key), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
         v = _split_heads(self.v_proj(value), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
+        return k, v
+
+    def attend_kv(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                  key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
+                  attn_mask: torch.Tensor | None = None,
+                  average_attn_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`forward` with keys and values already projected by :meth:`project_kv`.
+
+        ``query (B, T_q, E)``, ``k``, ``v (B, H, T_k, d)``; masks and the result as in
+        :meth:`forward` (``forward(q, key, value) == attend_kv(q, *project_kv(key, value))``).
+
+        Raises:
+            TypeError: ``query`` not a floating-point tensor of the module's dtype (and of ``k``'s).
+            ValueError: ``query`` not ``(B, T_q, E)``; ``k``, ``v`` not ``(B, H, T_k, d)`` with
+                the query's ``B``, this module's ``H`` and ``d``; masks of the wrong shape.
+        """
+        _check_x(query, self.embed_dim, "query")
+        require_float("query", query)
+        B, T_q, _ = query.shape
+        want = f"(B={B}, H={self.num_heads}, T_k, d={self.head_dim})"
+        for name, t in (("k", k), ("v", v)):
+            require_tensor(name, t, dim=4, shape=want)
+            if (t.shape[0], t.shape[1], t.shape[3]) != (B, self.num_heads, self.head_dim) or t.shape[2] != k.shape[2]:
+                raise ValueError(f"{name} must be {want} with k and v sharing T_k, got {tuple(t.shape)}")
+        require_same_dtype(("query", query), ("k", k), ("v", v))
+        if query.dtype != self.out_proj.weight.dtype:
+            raise TypeError(f"query has dtype {query.dtype} but the module's weights are "
+                            f"{self.out_proj.weight.dtype}; convert one of them")
+        mask = self._merge_masks(key_padding_mask, attn_mask, B, T_q, k.shape[2], query)
+        return self._attend(query, k, v, mask, need_weights, average_attn_weights, False)
+
+    def _attend(self, query, k, v, mask, need_weights, average_attn_weights, is_causal):
+        """The rest of :meth:`forward`: project the queries, attend (readable or fast), ``W^O``."""
+        T_q, T_k = query.shape[1], k.shape[2]
+        q = _split_heads(self.q_proj(query), self.num_heads)  # (B, T_q, E) -> (B, H, T_q, d)
         p = self.dropout if self.training else 0.0
         readable = need_weights or not self.fast_path
         if is_causal and (readable or mask is not None):  # fold the causal mask into the others
@@ -196,6 +258,7 @@ class MultiHeadAttention(nn.Module):
         if readable:  # softmax(Q Kᵀ / √d) V, spelled out, weights kept
             context, weights = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         else:  # PyTorch's fused kernels: the same numbers, no weights
+            given = mask  # as passed, for the readable path below
             empty = None
             if mask is not None and T_k > 0:  # keep the promise: a query with no key left gets zeros
                 allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
@@ -206,6 +269,10 @@ class MultiHeadAttention(nn.Module):
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal)
             if empty is not None:
                 context = context.masked_fill(empty, 0.0)
+            if not bool(torch.isfinite(context).all()):  # NaN or inf came in: the kernel multiplies a
+                # masked key's value by its zero weight (0 · NaN = NaN). Redo it readably: that path
+                # never reads a masked key, and names NaN or +inf in the scores.
+                context, _ = scaled_dot_product_attention(q, k, v, attn_mask=given, dropout_p=p, is_causal=is_causal)
         output = self.out_proj(_merge_heads(context))  # (B, H, T_q, d) -> (B, T_q, E) -> W^O
         if weights is not None and average_attn_weights:
             weights = weights.mean(dim=1)  # (B, H, T_q, T_k) -> (B, T_q, T_k)
