@@ -4,7 +4,8 @@ Kernels started by nbval inherit the environment: without progress bars the stor
 reproducible, whether pytest is called from `make test` (which exports the same) or by hand.
 
 Where the stored outputs cannot be reproduced digit for digit (on a GPU, or on another kind of
-CPU than the one that made them, named in `tests/outputs_cpu.txt`), cells tagged
+CPU than the one that made them, named in `tests/outputs_cpu.txt`, or under an
+`ATEN_CPU_CAPABILITY` that emulates another CPU), cells tagged
 `depends-on-training` are still run, and the claims they assert still checked, but their printed
 digits are not compared. `COURSE_NBVAL_STRICT=1` compares them anyway.
 """
@@ -27,10 +28,13 @@ def relaxed_reason() -> str | None:
         return None
     import torch
 
-    from utils.device import cpu_fingerprint
+    from utils.device import CAPABILITY_ENV, cpu_fingerprint, emulated_capability
 
     if torch.cuda.is_available():
         return "a CUDA device is present (other kernels, other random numbers)"
+    if emulated_capability():
+        return (f"{CAPABILITY_ENV}={emulated_capability()} selects other kernels than this CPU's "
+                "(another CPU, emulated)")
     recorded = OUTPUTS_CPU.read_text(encoding="utf-8").strip() if OUTPUTS_CPU.exists() else ""
     here = cpu_fingerprint()
     if here != recorded:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from utils.device import cpu_fingerprint, describe_device, pick_device, seed_everything
+from utils.device import (
+    cpu_fingerprint, describe_device, native_capability, other_capability, pick_device, seed_everything,
+)
 
 
 def test_pick_device_prefers_cuda_then_mps_then_cpu(capsys):
@@ -79,11 +81,18 @@ def test_training_digits_are_compared_only_on_the_cpu_that_made_them(monkeypatch
     import conftest as root  # the repository's root conftest.py
 
     monkeypatch.delenv("COURSE_NBVAL_STRICT", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     here = tmp_path / "outputs_cpu.txt"
     monkeypatch.setattr(root, "OUTPUTS_CPU", here)
     here.write_text(cpu_fingerprint() + "\n")
     assert root.relaxed_reason() is None
+    if other_capability():                                   # another CPU, emulated on this one
+        monkeypatch.setenv("ATEN_CPU_CAPABILITY", other_capability())
+        assert "another CPU, emulated" in root.relaxed_reason()
+        monkeypatch.setenv("ATEN_CPU_CAPABILITY", native_capability().upper())  # this CPU's own: exact
+        assert root.relaxed_reason() is None
+        monkeypatch.delenv("ATEN_CPU_CAPABILITY")
     here.write_text("x86_64 GenuineIntel family 6 model 85 avx512\n")
     assert "is not the kind that made the stored outputs" in root.relaxed_reason()
     monkeypatch.setenv("COURSE_NBVAL_STRICT", "1")
@@ -119,3 +128,11 @@ def test_the_stored_outputs_name_the_cpu_that_made_them():
     recorded = (Path(__file__).parent / "outputs_cpu.txt").read_text().strip()
     x86 = r"\S+ \S+ family \d+ model \d+ (avx512|avx2|no-avx2)"
     assert re.fullmatch(x86, recorded) or re.fullmatch(r"\S+ \S+", recorded), recorded
+
+
+def test_the_capability_another_cpu_would_use():
+    assert native_capability(GENOA) == "avx512" and other_capability(GENOA) == "avx2"
+    avx2 = GENOA.replace(" avx512f avx512bw", "")
+    assert native_capability(avx2) == "avx2" and other_capability(avx2) == "default"
+    plain = GENOA.replace(" avx avx2 avx512f avx512bw", "")
+    assert native_capability(plain) == "default" and other_capability(plain) is None

@@ -1,6 +1,7 @@
 """The judge behind grading, without nbgrader: records made in a kernel, judged elsewhere."""
 
 import copy
+import json
 import math
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from grading.judge import judge
 from tools.grading import expected
 from utils.checks import core
-from utils.checks.record import Recorder, Replayer, decode, encode, fingerprint
+from utils.checks.record import FORMAT, Recorder, Replayer, decode, encode, fingerprint
 from utils.checks.submit import CHECKS, record
 
 
@@ -45,8 +46,8 @@ def test_an_empty_record_fails_and_says_why():
     assert not verdict.passed and "recorded no answer" in verdict.message
 
 
-@pytest.mark.parametrize("bad", [None, 3, "x", {}, {"format": 1, "check": "nope"}, {"format": 1, "check": "attend", "calls": "x"},
-                                 {"format": 1, "check": "attend", "calls": [[{"fp": "0", "out": {"tensor": "nope"}}]]}])
+@pytest.mark.parametrize("bad", [None, 3, "x", {}, {"format": FORMAT, "check": "nope"}, {"format": FORMAT, "check": "attend", "calls": "x"},
+                                 {"format": FORMAT, "check": "attend", "calls": [[{"fp": "0", "out": {"tensor": "nope"}}]]}])
 def test_malformed_records_fail_without_crashing(bad):
     assert not judge(bad, None).passed
 
@@ -94,7 +95,64 @@ def test_every_exercise_has_a_check_and_a_reference():
     assert names >= set(CHECKS) - {"split_merge_heads"} and {"split_heads", "merge_heads"} <= names
 
 
+def stored_expected_differences(path) -> list[str]:
+    """Where the expected values in ``path`` differ from the stored ones: checks and case names
+    exactly, values at the checkers' own tolerance (``core.ATOL``/``core.RTOL``), never bit for bit,
+    since another CPU's kernels round the last bits differently."""
+    fresh, stored = (json.loads(p.read_text()) for p in (path, core.STORE_PATH))
+    problems = []
+    if fresh.keys() != stored.keys():
+        problems.append(f"checks differ: {sorted(fresh.keys() ^ stored.keys())}")
+    for check in fresh.keys() & stored.keys():
+        if fresh[check].keys() != stored[check].keys():
+            problems.append(f"{check}: cases differ: {sorted(fresh[check].keys() ^ stored[check].keys())}")
+        for case in fresh[check].keys() & stored[check].keys():
+            problem = core.compare_outputs(decode(fresh[check][case]), decode(stored[check][case]))
+            if problem:
+                problems.append(f"{check}, {case!r}: {problem}")
+    return problems
+
+
 def test_the_stored_expected_values_are_the_references_answers(tmp_path, monkeypatch):
-    stored = core.STORE_PATH.read_text()
+    stored_path = core.STORE_PATH
     monkeypatch.setattr(core, "STORE_PATH", tmp_path / "expected.json")
-    assert expected().read_text() == stored, "run: python tools/grading.py expected"
+    fresh = expected()
+    monkeypatch.setattr(core, "STORE_PATH", stored_path)
+    problems = stored_expected_differences(fresh)
+    assert not problems, "run: python tools/grading.py expected\n" + "\n".join(problems)
+
+
+def test_the_comparison_of_expected_values_can_fail(tmp_path):
+    stored = json.loads(core.STORE_PATH.read_text())
+    check = sorted(stored)[0]
+    case = sorted(stored[check])[0]
+    value = decode(stored[check][case])
+    first = value[0] if isinstance(value, tuple) else value
+    first.view(-1)[0] += 0.01                       # a real change, far beyond rounding
+    stored[check][case] = encode(value)
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(stored))
+    problems = stored_expected_differences(changed)
+    assert len(problems) == 1 and check in problems[0] and "differs at index" in problems[0]
+
+
+def test_fingerprints_forgive_rounding_and_nothing_else():
+    from utils.checks.record import same_inputs
+
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
+    model = torch.nn.Linear(5, 3)
+    fp = fingerprint((x, 3, model), {"mask": x > 0})
+    nudged = x * (1 + 2e-7 * torch.randn(4, 5))             # another CPU's last bits
+    assert same_inputs(fp, fingerprint((nudged, 3, model), {"mask": x > 0}))
+    assert same_inputs(json.loads(json.dumps(fp)), fp)      # survives the trip through JSON
+    other = [(x + 1e-3, 3, model), (x.flip(1), 3, model), (x, 4, model), (x.double(), 3, model),
+             (x[:3], 3, model), (x.masked_fill(x > 1, float("nan")), 3, model)]
+    for args in other:
+        assert not same_inputs(fp, fingerprint(args, {"mask": x > 0})), args
+    assert not same_inputs(fp, fingerprint((x, 3, model), {"mask": x > 0.5}))
+    with torch.no_grad():
+        model.weight[0, 0] += 1e-3
+    assert not same_inputs(fp, fingerprint((x, 3, model), {"mask": x > 0}))
+    for forged in (None, "0", {"exact": fp["exact"]}, {"exact": fp["exact"], "approx": [["a"]]},
+                   {"exact": fp["exact"], "approx": [[float("nan")] * 4] * len(fp["approx"])}):
+        assert not same_inputs(forged, fp)

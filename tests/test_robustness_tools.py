@@ -138,7 +138,7 @@ def test_a_run_that_breaks_is_tried_once_more_but_a_failing_claim_is_not(monkeyp
         "claim": [{"cell": 5, "code_cell": 3, "error": "AssertionError", "line": "assert em >= 0.9"}],
     }
 
-    def fake(path, offset, keep_going=False):
+    def fake(path, offset, keep_going=False, capability=None):
         calls.append(path)
         first = calls.count(path) == 1
         return {"failures": outcomes[path] if first else [], "metrics": {}, "seconds": 1.0}

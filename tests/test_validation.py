@@ -15,13 +15,14 @@ import torch
 
 from utils import attention as A
 from utils import bahdanau as BA
+from utils import glimpse as G
 from utils import luong as L
 from utils import positional as P
 from utils import seq2seq as S2
 from utils import training as TR
 from utils import transformer as T
 from utils.data import (
-    BucketBatches, Vocab, collate, collate_text, iterate_batches, iterate_text_batches, make_date_task,
+    BucketBatches, canvas_batches, make_digit_canvases, Vocab, collate, collate_text, iterate_batches, iterate_text_batches, make_date_task,
     make_sentiment_task, make_sequence_task,
 )
 from utils.device import pick_device
@@ -87,6 +88,7 @@ def with_nan(t, index=(0,)):
 INT_MASK = torch.ones(3, 5, dtype=long).tril()
 FLOAT01 = torch.ones(2, 5)
 CPU_ONLY = not torch.cuda.is_available()
+NAN, INF = float("nan"), float("inf")
 
 # (id, call, exception type, fragment of the message)
 BAD = [
@@ -119,6 +121,12 @@ BAD = [
     ("project_keys int", lambda: ADD.project_keys(torch.ones(1, 3, 6, dtype=long)), TypeError, "floating-point"),
     ("check_query_key value positions", lambda: A.check_query_key(Q, K, r(2, 4, 6)), ValueError, "value has 4 positions but key has 5"),
     ("check_query_key value batch", lambda: A.check_query_key(Q, K, r(3, 5, 6)), ValueError, "key and value batch dimensions"),
+    ("dot_score 0 features", lambda: A.dot_score(r(2, 3, 0), r(2, 5, 0)), ValueError, "query has 0 features (query shape (2, 3, 0))"),
+    ("scaled_dot_score 0 features", lambda: A.scaled_dot_score(r(2, 3, 0), r(2, 5, 0)), ValueError, "a score over no features is 0 for every key"),
+    ("check_query_key key 0 features", lambda: A.check_query_key(Q, r(2, 5, 0), same_features=False), ValueError, "key has 0 features"),
+    ("general size 0", lambda: A.GeneralScore(0, 6), ValueError, "query_size must be at least 1, got 0"),
+    ("general size float", lambda: A.GeneralScore(4, 6.0), TypeError, "key_size must be an int"),
+    ("additive hidden 0", lambda: A.AdditiveScore(4, 6, 0), ValueError, "hidden_size must be at least 1, got 0"),
     # ---------------------------------------------------------------- attention: softmax, pooling
     ("masked_softmax list", lambda: A.masked_softmax([1.0, 2.0]), TypeError, "scores must be a torch.Tensor"),
     ("masked_softmax long scores", lambda: A.masked_softmax(torch.ones(2, 3, dtype=long)), TypeError, "scores must be a floating-point tensor"),
@@ -154,6 +162,7 @@ BAD = [
     ("sdpa features", lambda: A.scaled_dot_product_attention(Q, r(2, 5, 3), V), ValueError, "key has 3 features"),
     ("sdpa value positions", lambda: A.scaled_dot_product_attention(Q, K, r(2, 4, 6)), ValueError, "value has 4 positions"),
     ("sdpa fp16 overflow", lambda: A.scaled_dot_product_attention(torch.full((1, 2, 4), 300.0).half(), torch.full((1, 2, 4), 300.0).half(), r(1, 2, 4).half()), ValueError, "overflow"),
+    ("sdpa 0 features", lambda: A.scaled_dot_product_attention(r(2, 3, 0), r(2, 5, 0), V), ValueError, "query has 0 features"),
     # ---------------------------------------------------------------- transformer
     ("causal_mask float", lambda: T.causal_mask(2.5), TypeError, "T_q must be an int"),
     ("causal_mask negative", lambda: T.causal_mask(-1), ValueError, "T_q must be at least 0"),
@@ -208,6 +217,9 @@ BAD = [
     ("learned too long", lambda: LPE(r(1, 5, 8)), ValueError, "max_len=4"),
     ("learned d_model 0", lambda: P.LearnedPositionalEncoding(0), ValueError, "d_model must be at least 1"),
     ("learned long x", lambda: LPE(torch.ones(1, 3, 8, dtype=long)), TypeError, "floating-point"),
+    ("learned float16 x", lambda: LPE(r(1, 3, 8).half()), TypeError, "x has dtype torch.float16 but the table's weights are torch.float32"),
+    ("learned bfloat16 x", lambda: LPE(r(1, 3, 8).bfloat16()), TypeError, "x has dtype torch.bfloat16"),
+    ("learned float64 x", lambda: LPE(r(1, 3, 8, dtype=f64)), TypeError, "module.to(torch.float64)"),
     # ---------------------------------------------------------------- seq2seq
     ("length_mask too long", lambda: S2.length_mask(torch.tensor([5, 2]), 3), ValueError, "lengths must lie in [0, 3], got min 2 and max 5"),
     ("length_mask negative", lambda: S2.length_mask(torch.tensor([-2, 2])), ValueError, "lengths must lie at least 0"),
@@ -291,6 +303,13 @@ BAD = [
     ("windowed D negative", lambda: L.windowed_dot_attention(r(2, 4), r(2, 5, 4), torch.tensor([1, 2]), -1), ValueError, "D must be at least 0"),
     ("windowed center batch", lambda: L.windowed_dot_attention(r(2, 4), r(2, 5, 4), torch.tensor([1, 2, 3]), 1), ValueError, "must share B and d"),
     ("windowed S = 0", lambda: L.windowed_dot_attention(r(2, 4), r(2, 0, 4), torch.tensor([1, 2]), 1), ValueError, "S = 0"),
+    ("window_mask NaN position", lambda: L.window_mask(torch.tensor([NAN, 1.0]), 5, 1), ValueError, "position contains NaN (shape (2,))"),
+    ("window_mask inf position", lambda: L.window_mask(torch.tensor([INF]), 5, 1), ValueError, "position contains inf"),
+    ("gaussian NaN position", lambda: L.gaussian_factor(torch.tensor([NAN]), 5, 1.0), ValueError, "a window centre p_t must be a finite position"),
+    ("local_weights NaN position", lambda: L.local_weights(r(2, 3, 5), with_nan(torch.zeros(2, 3)), 1), ValueError, "position contains NaN"),
+    ("local_weights NaN position no gaussian", lambda: L.local_weights(r(2, 3, 5), with_nan(torch.zeros(2, 3)), 1, gaussian=False), ValueError, "position contains NaN"),
+    ("windowed NaN center", lambda: L.windowed_dot_attention(r(2, 4), r(2, 5, 4), torch.tensor([NAN, 1.0]), 1), ValueError, "center contains NaN"),
+    ("luong local-p NaN state", lambda: LATT(with_nan(r(2, 6)), r(2, 4, 6)), ValueError, "position contains NaN"),
     ("luong decoder tgt id", lambda: LUONG(SRC, LEN, torch.full((2, 3), 40)), ValueError, "tgt_in holds ids from 40"),
     ("luong decoder step token", lambda: LUONG.decoder.step(torch.tensor([-1, 1]), None, None, None), ValueError, "prev_token holds ids from -1"),
     # ---------------------------------------------------------------- training
@@ -318,6 +337,12 @@ BAD = [
     ("sequence_loss long logits", lambda: TR.sequence_loss(torch.ones(2, 3, 5, dtype=long), torch.ones(2, 3, dtype=long)), TypeError, "logits must be a floating-point"),
     ("sequence_loss shapes", lambda: TR.sequence_loss(r(2, 3, 5), torch.ones(2, 4, dtype=long)), ValueError, "logits must be (B, T, V) and targets (B, T)"),
     ("sequence_loss list", lambda: TR.sequence_loss([1.0], torch.ones(2, 4, dtype=long)), TypeError, "logits must be a torch.Tensor"),
+    ("sequence_loss +inf logit", lambda: TR.sequence_loss(torch.tensor([[[0.0, INF, 1.0]]]), torch.tensor([[2]])), ValueError, "logits hold +inf at 1 of the 1 real target positions"),
+    ("sequence_loss NaN logit", lambda: TR.sequence_loss(with_nan(r(2, 3, 5), (1, 2, 0)), torch.ones(2, 3, dtype=long)), ValueError, "logits hold NaN at 1 of the 6 real"),
+    ("sequence_loss row of -inf", lambda: TR.sequence_loss(torch.full((1, 2, 3), -INF), torch.tensor([[1, 2]])), ValueError, "only -inf at 2"),
+    ("reinforce NaN reward", lambda: G.reinforce_loss(-torch.rand(2, 3), with_nan(r(2, 3))), ValueError, "reward contains NaN"),
+    ("reinforce inf baseline", lambda: G.reinforce_loss(-torch.rand(2, 3), r(2, 3), INF), ValueError, "baseline contains inf"),
+    ("reinforce list", lambda: G.reinforce_loss([0.0], r(1)), TypeError, "log_prob must be a torch.Tensor"),
     ("position_error_rates", lambda: TR.position_error_rates(torch.ones(2, 3), torch.ones(2, 4)), ValueError, "predictions and targets must both be (B, T)"),
     ("position_error_rates list", lambda: TR.position_error_rates([1], torch.ones(2, 4)), TypeError, "predictions must be a torch.Tensor"),
     ("evaluate empty", lambda: TR.evaluate_seq2seq(MODEL, [], VOCAB, VOCAB), ValueError, "pairs is empty"),
@@ -348,6 +373,10 @@ BAD = [
     ("make_date_task n", lambda: make_date_task(-3), ValueError, "n must be at least 0"),
     ("make_date_task n float", lambda: make_date_task(3.5), TypeError, "n must be an int"),
     ("make_date_task formats", lambda: make_date_task(3, formats=()), ValueError, "formats is empty"),
+    ("canvas_batches 0", lambda: canvas_batches(make_digit_canvases(2), 0), ValueError, "batch_size must be at least 1, got 0"),
+    ("canvas_batches -3", lambda: canvas_batches(make_digit_canvases(2), -3), ValueError, "batch_size must be at least 1, got -3"),
+    ("canvas_batches float", lambda: canvas_batches(make_digit_canvases(2), 2.0), TypeError, "batch_size must be an int"),
+    ("canvas_batches no data", lambda: canvas_batches(make_digit_canvases(0), 4), ValueError, "data holds no canvas"),
     # ---------------------------------------------------------------- device
     ("pick_device gpu", lambda: pick_device("gpu", verbose=False), ValueError, "prefer must be one of"),
     pytest.param("pick_device cuda", lambda: pick_device("cuda", verbose=False), ValueError, "no cuda device (it has ['cpu'",
@@ -394,6 +423,17 @@ def _mha_fully_masked_backward(need_weights):
     return _finite(out, *grads) and torch.allclose(out[1], mha.out_proj.bias.expand(3, 8))
 
 
+def _masked_value_not_read(fn, value=V):
+    """``fn(value)`` gives the same (finite) output whether key 4's value is 0, NaN or inf."""
+    outputs = [fn(value.index_fill(1, torch.tensor([4]), x)) for x in (0.0, NAN, INF)]
+    return all(torch.equal(o, outputs[0]) for o in outputs[1:]) and _finite(outputs[0])
+
+
+KEEP4 = torch.tensor([True, True, True, True, False])  # key 4 masked for every query
+K8 = r(2, 5, 8)
+W4 = A.masked_softmax(r(2, 3, 5), KEEP4)  # weights with key 4 masked
+
+
 EDGE = [
     ("sdpa T_q = 0", lambda: A.scaled_dot_product_attention(r(2, 0, 4), K, V)[0].shape == (2, 0, 6)),
     ("sdpa T_k = 0", lambda: torch.equal(A.scaled_dot_product_attention(Q, r(2, 0, 4), r(2, 0, 6))[0], torch.zeros(2, 3, 6))),
@@ -409,6 +449,15 @@ EDGE = [
     ("masked_softmax float16", lambda: A.masked_softmax(r(2, 3).half()).dtype == torch.float16),
     ("dot_score float64", lambda: A.dot_score(Q.double(), K.double()).dtype == f64),
     ("attention_pool zero keys", lambda: torch.equal(A.attention_pool(r(2, 3, 0), r(2, 0, 4)), torch.zeros(2, 3, 4))),
+    ("attention_pool NaN value at zero weight", lambda: _masked_value_not_read(lambda v: A.attention_pool(W4, v))),
+    ("attention_pool fully masked NaN value", lambda: torch.equal(A.attention_pool(torch.zeros(2, 3, 5), with_nan(V)), torch.zeros(2, 3, 6))),
+    ("attend NaN value at masked key", lambda: _masked_value_not_read(lambda v: A.attend(W4, v, KEEP4)[0])),
+    ("sdpa NaN value at masked key", lambda: _masked_value_not_read(lambda v: A.scaled_dot_product_attention(Q, K, v, attn_mask=KEEP4)[0])),
+    ("sdpa NaN value at -inf key", lambda: _masked_value_not_read(lambda v: A.scaled_dot_product_attention(Q, K, v, attn_mask=torch.zeros(5).masked_fill(~KEEP4, -INF))[0])),
+    ("sdpa NaN value in the future", lambda: _masked_value_not_read(lambda v: A.scaled_dot_product_attention(Q, K, v, is_causal=True)[0])),
+    ("MHA NaN value at padded key", lambda: _masked_value_not_read(lambda v: MHA(X8, K8, v, key_padding_mask=KEEP4.expand(2, 5))[0].detach(), K8)),
+    ("luong NaN annotation at padding", lambda: _finite(LATT(r(2, 6), with_nan(r(2, 4, 6), (0, 3)), torch.tensor([[True] * 3 + [False]] * 2)).context)),
+    ("sdpa value with 0 features", lambda: A.scaled_dot_product_attention(Q, K, r(2, 5, 0))[0].shape == (2, 3, 0)),
     ("MHA T_q = 0", lambda: MHA(r(2, 0, 8), X8, X8)[0].shape == (2, 0, 8)),
     ("MHA T_k = 0 readable", lambda: torch.allclose(MHA(X8, r(2, 0, 8), r(2, 0, 8))[0], MHA.out_proj.bias.expand(2, 3, 8))),
     ("MHA T_k = 0 fast", lambda: torch.allclose(MHA(X8, r(2, 0, 8), r(2, 0, 8), need_weights=False)[0], MHA.out_proj.bias.expand(2, 3, 8))),
@@ -427,6 +476,8 @@ EDGE = [
     ("causal_mask 0", lambda: T.causal_mask(0).shape == (0, 0)),
     ("sinusoid float64", lambda: P.sinusoidal_positional_encoding(4, 7, dtype=f64).dtype == f64),
     ("sinusoid module float64", lambda: SPE(r(1, 3, 8, dtype=f64)).dtype == f64),
+    ("sinusoid float16", lambda: SPE(r(1, 3, 8).half()).dtype == torch.float16 and _finite(SPE(r(1, 3, 8).half()))),
+    ("learned float16 module", lambda: P.LearnedPositionalEncoding(8, 4).half()(r(1, 3, 8).half()).dtype == torch.float16),
     ("encoder B = 0", lambda: ENC(torch.zeros(0, 3, dtype=long), torch.zeros(0, dtype=long))[0].shape == (0, 3, 5)),
     ("luong local-m D = 0", lambda: _finite(L.LuongAttention(6, 6, window="local-m", D=0)(r(2, 6), r(2, 4, 6), step=torch.zeros(2, dtype=long)).context)),
     ("local window outside source", lambda: torch.all(L.local_weights(r(1, 1, 4), torch.tensor([[20.0]]), 1) == 0)),
@@ -434,6 +485,9 @@ EDGE = [
     ("make_sequence_task n = 0", lambda: make_sequence_task("copy", 0, 2, 4)[0] == []),
     ("make_date_task n = 0", lambda: make_date_task(0).pairs == []),
     ("sequence_loss some pad", lambda: math.isfinite(float(TR.sequence_loss(r(2, 3, 5), torch.tensor([[1, 0, 0], [0, 0, 0]]))))),
+    ("sequence_loss +inf at padding", lambda: math.isfinite(float(TR.sequence_loss(torch.tensor([[[0.0, 1.0, 2.0], [INF, NAN, 0.0]]]), torch.tensor([[1, 0]]))))),
+    ("sequence_loss -inf at another token", lambda: math.isfinite(float(TR.sequence_loss(torch.tensor([[[0.0, 1.0, -INF]]]), torch.tensor([[1]]))))),
+    ("canvas_batches 1", lambda: canvas_batches(make_digit_canvases(2), 1)(1).images.shape[0] == 1),
     ("fit finite loss", lambda: len(fit_with().loss) == 3),
     ("fit torch.device", lambda: len(fit_with(device=torch.device("cpu")).loss) == 3),
     ("available devices", lambda: available_devices()[0] == "cpu"),

@@ -13,6 +13,7 @@ would fail on some learner's machine. Outputs are not compared (they differ by d
     python tools/robustness.py --offsets 1-10      # or a list: --offsets 3,7,11
     python tools/robustness.py --jobs 2            # notebooks run side by side (one thread each)
     python tools/robustness.py --json out.json     # also write every result
+    python tools/robustness.py --capability default  # with another CPU's kernels (ATEN_CPU_CAPABILITY)
     python tools/robustness.py --from-json a.json b.json --write-readme   # report stored results
 
 It prints a table, chapter × offset -> ``pass`` or the failing cell and its line, then the worst
@@ -149,15 +150,16 @@ def run_one(path: Path) -> dict:
     return result
 
 
-def measure(path: Path, offset: int, keep_going: bool = False) -> dict:
+def measure(path: Path, offset: int, keep_going: bool = False, capability: str | None = None) -> dict:
     """Run one notebook under one offset in a subprocess; never raises for a failing notebook.
 
     A run that times out or breaks (rather than failing a cell) is tried once more: on a busy
     machine a kernel's reply is now and then lost and the client waits for it until its timeout.
-    A second such failure is reported as it is."""
-    result = measure_once(path, offset, keep_going)
+    A second such failure is reported as it is. ``capability`` sets ``ATEN_CPU_CAPABILITY`` in
+    the kernel: PyTorch's kernels of another CPU (e.g. ``"default"``, no vector instructions)."""
+    result = measure_once(path, offset, keep_going, capability)
     if any(is_infrastructure(f) for f in result["failures"]):
-        result = measure_once(path, offset, keep_going)
+        result = measure_once(path, offset, keep_going, capability)
         result["retried"] = True
     return result
 
@@ -167,10 +169,12 @@ def is_infrastructure(failure: dict) -> bool:
     return failure.get("cell") is None or "Timeout" in failure.get("error", "")
 
 
-def measure_once(path: Path, offset: int, keep_going: bool = False) -> dict:
+def measure_once(path: Path, offset: int, keep_going: bool = False, capability: str | None = None) -> dict:
     """One run of one notebook under one offset, in a subprocess of its own."""
     env = dict(os.environ, COURSE_SEED_OFFSET=str(offset), COURSE_PROGRESS="0", PYTHONHASHSEED="0",
                ROBUSTNESS_KEEP_GOING="1" if keep_going else "0")
+    if capability:
+        env["ATEN_CPU_CAPABILITY"] = capability
     # A session of its own, so that a run that hangs is ended together with its kernel.
     child = subprocess.Popen([sys.executable, __file__, "--one", str(path)], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -193,6 +197,8 @@ def measure_once(path: Path, offset: int, keep_going: bool = False) -> dict:
                                 "line": " | ".join(tail) or f"exit code {out.returncode}"}],
                   "metrics": {}, "seconds": float("nan")}
     result.update(notebook=path.name, offset=offset)
+    if capability:
+        result["capability"] = capability
     return result
 
 
@@ -246,6 +252,9 @@ def main() -> int:
                         help="folder of notebooks (default: solutions/)")
     parser.add_argument("--keep-going", action="store_true",
                         help="run every cell after a failure too, and report every failing cell")
+    parser.add_argument("--capability", default=None, metavar="NAME",
+                        help="run the kernels with ATEN_CPU_CAPABILITY=NAME (default, avx2, avx512): "
+                             "PyTorch's kernels of another CPU")
     parser.add_argument("--json", type=Path, default=None, help="also write every result to this file")
     parser.add_argument("--from-json", type=Path, nargs="+", default=None, metavar="FILE",
                         help="run nothing: report the results stored by earlier --json runs")
@@ -278,7 +287,7 @@ def main() -> int:
     print(f"{len(paths)} notebooks x offsets {offsets} = {len(jobs)} runs, {args.jobs} at a time", flush=True)
 
     def run(job):
-        result = measure(*job, keep_going=args.keep_going)
+        result = measure(*job, keep_going=args.keep_going, capability=args.capability)
         print(f"  {result['notebook']:<45} offset {result['offset']:>3}  {result['seconds']:6.1f} s  "
               f"{describe(result)}", flush=True)
         return result

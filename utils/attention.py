@@ -13,7 +13,8 @@ the values, ``c = Σ_j α_j v_j``. Batched shapes::
 Any number of leading dimensions may stand in for ``B`` (multi-head code uses ``(B, heads, …)``).
 A boolean ``mask`` broadcastable to the scores means **True = may attend**, the convention of
 :func:`torch.nn.functional.scaled_dot_product_attention`. A query whose keys are all masked gets
-zero weights (and a zero output), never NaN.
+zero weights (and a zero output), never NaN. A masked key is not read at all: not its score, and
+not its value either, so NaN or inf stored at a masked position never reaches an output.
 
 Scoring functions, with the papers that introduced them:
 
@@ -34,7 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.validate import (
-    require_features, require_float, require_mask, require_number, require_same_dtype, require_tensor, shape_of,
+    require_features, require_float, require_int, require_mask, require_number, require_same_dtype, require_tensor,
+    shape_of,
 )
 
 __all__ = [
@@ -73,13 +75,21 @@ def check_query_key(
 
     Raises:
         TypeError: an argument is not a tensor, is not floating point, or the dtypes differ.
-        ValueError: fewer than 2 dimensions, ``d_q != d_k``, ``value`` and ``key`` cover different
-            positions, or batch dimensions that do not broadcast.
+        ValueError: fewer than 2 dimensions, ``d_q != d_k``, ``query`` or ``key`` with 0
+            features, ``value`` and ``key`` cover different positions, or batch dimensions that
+            do not broadcast.
     """
     named = [("query", query), ("key", key)] + ([("value", value)] if value is not None else [])
     for name, t in named:
         require_tensor(name, t, min_dim=2, shape="(..., T, d)")
         require_float(name, t)
+    for name, t in named[:2]:
+        if t.shape[-1] == 0:  # a score over no features: the same (0) for every key
+            raise ValueError(
+                f"{name} has 0 features ({name} shape {_shape(t)}): a score over no features is 0 for "
+                f"every key, so the weights would be uniform whatever the input (and the scaled score "
+                f"would divide by √0); query and key need at least 1 feature"
+            )
     require_same_dtype(*named)
     if same_features and query.shape[-1] != key.shape[-1]:
         raise ValueError(
@@ -127,7 +137,8 @@ def dot_score(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         ``(..., T_q, T_k)``.
 
     Raises:
-        TypeError, ValueError: see :func:`check_query_key`.
+        TypeError, ValueError: see :func:`check_query_key` (``d = 0`` included: a score over no
+            features is meaningless).
     """
     check_query_key(query, key)
     return query @ key.transpose(-2, -1)  # (..., T_q, d) @ (..., d, T_k) -> (..., T_q, T_k)
@@ -141,7 +152,8 @@ def scaled_dot_score(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
     saturate as ``d_k`` grows.
 
     Raises:
-        TypeError, ValueError: see :func:`check_query_key`.
+        TypeError, ValueError: see :func:`check_query_key`; ``d_k = 0`` is a ``ValueError``
+            (rather than ``0 / √0 = NaN`` scores).
     """
     return dot_score(query, key) / math.sqrt(query.shape[-1])
 
@@ -152,10 +164,16 @@ class GeneralScore(nn.Module):
     Args:
         query_size: ``d_q``.
         key_size: ``d_k`` (may differ from ``d_q``).
+
+    Raises:
+        TypeError: sizes that are not ints.
+        ValueError: sizes below 1 (a score over no features is meaningless).
     """
 
     def __init__(self, query_size: int, key_size: int) -> None:
         super().__init__()
+        require_int("query_size", query_size, minimum=1)
+        require_int("key_size", key_size, minimum=1)
         self.query_size, self.key_size = query_size, key_size
         self.W_a = nn.Linear(key_size, query_size, bias=False)  # maps k (d_k) to W_a k (d_q)
 
@@ -185,10 +203,16 @@ class AdditiveScore(nn.Module):
         query_size: ``d_q``.
         key_size: ``d_k``.
         hidden_size: ``d_a``, the size of the attention unit ``tanh(W_q q + W_k k)``.
+
+    Raises:
+        TypeError: sizes that are not ints.
+        ValueError: sizes below 1 (a score over no features is meaningless).
     """
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int) -> None:
         super().__init__()
+        for name, size in (("query_size", query_size), ("key_size", key_size), ("hidden_size", hidden_size)):
+            require_int(name, size, minimum=1)
         self.query_size, self.key_size, self.hidden_size = query_size, key_size, hidden_size
         self.W_q = nn.Linear(query_size, hidden_size, bias=False)
         self.W_k = nn.Linear(key_size, hidden_size, bias=False)
@@ -320,7 +344,10 @@ def attention_pool(weights: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         value: ``(..., T_k, d_v)``.
 
     Returns:
-        ``(..., T_q, d_v)``; zeros where ``T_k = 0``.
+        ``(..., T_q, d_v)``; zeros where ``T_k = 0``. A key whose weight is exactly 0 (masked,
+        outside a window, dropped out) is not read: NaN or inf in its value does not reach that
+        output row (``0 · NaN`` would be NaN), so a fully masked row stays zero. NaN or inf in a
+        value that has a nonzero weight is passed through, as in any weighted sum.
 
     Raises:
         TypeError: not tensors, not floating point, or different dtypes.
@@ -337,13 +364,29 @@ def attention_pool(weights: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
             f"(weights {_shape(weights)}, value {_shape(value)})"
         )
     _check_batch_dims("weights", weights, "value", value)
-    return weights @ value  # (..., T_q, T_k) @ (..., T_k, d_v) -> (..., T_q, d_v)
+    return _pool(weights, value)
+
+
+def _pool(weights: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """``weights @ value`` without reading values at zero weight (:func:`attention_pool` unchecked)."""
+    context = weights @ value  # (..., T_q, T_k) @ (..., T_k, d_v) -> (..., T_q, d_v)
+    if bool(torch.isfinite(context).all()):  # the usual case: nothing non-finite was read
+        return context
+    # NaN or inf in the values (or weights). Recompute with non-finite values set to 0, and keep
+    # the first result only where a row gives a nonzero weight to a non-finite value entry. That
+    # one is detached: its backward would multiply zero gradients by the NaN values (0 · NaN).
+    bad = ~torch.isfinite(value)  # (..., T_k, d_v)
+    clean = weights @ value.masked_fill(bad, 0.0)
+    reads_bad = ((weights != 0).to(value.dtype) @ bad.to(value.dtype)) > 0  # (..., T_q, d_v)
+    return torch.where(reads_bad, context.detach(), clean)
 
 
 def attend(
     scores: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores to ``(context, weights)``: masked softmax over the keys, then pooling.
+
+    A masked key is not read: NaN or inf in its score or its value does not reach the outputs.
 
     Raises:
         TypeError, ValueError: see :func:`masked_softmax` and :func:`attention_pool`.
@@ -374,16 +417,18 @@ def scaled_dot_product_attention(
 
     Returns:
         ``(output (..., T_q, d_v), weights (..., T_q, T_k))``. Fully masked rows give zero
-        weights and a zero output, never NaN, and zero gradients. NaN in ``value`` is passed
-        through to the outputs that read it.
+        weights and a zero output, never NaN, and zero gradients. A masked key is not read: NaN
+        or inf in its ``value`` (or its ``key``) does not reach the output. NaN in the ``value`` of
+        a key that is attended to is passed through to the outputs that read it.
 
     Raises:
         TypeError: inputs that are not floating-point tensors of one dtype; an integer
             ``attn_mask`` (use ``attn_mask.bool()``: True = may attend).
-        ValueError: shapes that do not fit (see :func:`check_query_key`); an ``attn_mask`` that
-            does not broadcast to ``(..., T_q, T_k)`` or is a float mask of 0s and 1s;
-            ``dropout_p`` outside ``[0, 1)``; NaN or ``+inf`` in the scores at an allowed position
-            (from NaN or inf in ``query``, ``key`` or ``attn_mask``, or float16 overflow).
+        ValueError: shapes that do not fit (see :func:`check_query_key`; ``d_k = 0`` included);
+            an ``attn_mask`` that does not broadcast to ``(..., T_q, T_k)`` or is a float mask of
+            0s and 1s; ``dropout_p`` outside ``[0, 1)``; NaN or ``+inf`` in the scores at an
+            allowed position (from NaN or inf in ``query``, ``key`` or ``attn_mask``, or float16
+            overflow).
     """
     check_query_key(query, key, value)
     require_number("dropout_p", dropout_p, low=0.0, high=1.0, high_open=True)
@@ -398,6 +443,9 @@ def scaled_dot_product_attention(
             mask = attn_mask if mask is None else mask & attn_mask
         else:
             scores = scores + attn_mask
+            # -inf blocks a key whatever its score, even NaN (NaN + -inf is NaN): mask it too.
+            allowed = attn_mask != float("-inf")
+            mask = allowed if mask is None else mask & allowed
     # A float mask of -inf can empty a row too: masked_softmax gives such rows zeros.
     weights = _masked_softmax(scores, mask, name="scores (query @ keyᵀ / √d_k, plus any float attn_mask)")
     if dropout_p > 0.0:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 __all__ = ["pick_device", "seed_everything", "seed_offset", "model_seed", "describe_device",
+           "native_capability", "emulated_capability", "other_capability", "CAPABILITY_ENV",
            "cpu_fingerprint"]
 
 SEED_OFFSET_ENV = "COURSE_SEED_OFFSET"
@@ -172,3 +173,35 @@ def cpu_fingerprint(cpuinfo: str | None = None) -> str:
     else:
         parts.append(platform.processor() or fields.get("CPU implementer", "unknown"))
     return " ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Another CPU on this one: PyTorch's kernels for a narrower vector width
+# ----------------------------------------------------------------------------------------------
+CAPABILITY_ENV = "ATEN_CPU_CAPABILITY"
+
+
+def native_capability(cpuinfo: str | None = None) -> str:
+    """The widest kernels PyTorch picks on this x86 CPU by itself: ``"avx512"``, ``"avx2"`` or
+    ``"default"`` (read from the CPU's flags, so an ``ATEN_CPU_CAPABILITY`` set in this process
+    does not change it; other architectures get ``"default"``)."""
+    width = cpu_fingerprint(cpuinfo).rsplit(" ", 1)[-1]
+    return width if width in ("avx512", "avx2") else "default"
+
+
+def emulated_capability() -> str | None:
+    """The narrower kernels ``ATEN_CPU_CAPABILITY`` selects in this process, or None if it selects
+    what the CPU would pick anyway (or is unset).
+
+    PyTorch picks its CPU kernels by the widest vector instructions the CPU has; the variable
+    makes it pick narrower ones, so that this CPU computes what another CPU computes: other last
+    bits in sums, ``exp`` and matrix products, and random normals (``torch.randn``) too. The test
+    suite runs part of itself that way (``tests/test_other_cpu.py``)."""
+    requested = os.environ.get(CAPABILITY_ENV, "").strip().lower()
+    return requested if requested and requested != native_capability() else None
+
+
+def other_capability(cpuinfo: str | None = None) -> str | None:
+    """A capability this machine can run that is not its own: ``"avx2"`` on an AVX-512 CPU,
+    ``"default"`` on an AVX2 one, None where there is nothing narrower."""
+    return {"avx512": "avx2", "avx2": "default"}.get(native_capability(cpuinfo))

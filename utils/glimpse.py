@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from utils.attention import AdditiveScore, attention_pool, dot_score, masked_softmax
+from utils.validate import require_finite, require_tensor
 
 __all__ = [
     "soft_glimpse", "hard_glimpse", "Glimpse", "SoftAttention", "HardAttention",
@@ -213,7 +214,14 @@ def reinforce_loss(
 
     Returns:
         A scalar to minimise (add it to the other losses).
+
+    Raises:
+        TypeError: ``log_prob`` or ``reward`` not a tensor.
+        ValueError: shapes that differ; a loss that is not finite, naming the input that holds
+            NaN or inf (``log_prob``, ``reward``, ``baseline`` or ``entropy``).
     """
+    require_tensor("log_prob", log_prob)
+    require_tensor("reward", reward)
     if reward.shape != log_prob.shape:
         raise ValueError(f"reward has shape {tuple(reward.shape)} but log_prob has "
                          f"{tuple(log_prob.shape)}")
@@ -224,6 +232,13 @@ def reinforce_loss(
             raise ValueError(f"entropy has shape {tuple(entropy.shape)} but log_prob has "
                              f"{tuple(log_prob.shape)}")
         loss = loss - entropy_weight * entropy.mean()
+    if not bool(torch.isfinite(loss)):  # the only check on the usual path: one scalar
+        used = [("log_prob", log_prob), ("reward", reward), ("baseline", torch.as_tensor(baseline))]
+        if entropy is not None and entropy_weight:
+            used += [("entropy", entropy), ("entropy_weight", torch.as_tensor(entropy_weight))]
+        for name, t in used:
+            require_finite(name, t.detach(), ": the REINFORCE loss would not be finite")
+        raise ValueError(f"the REINFORCE loss overflowed to {float(loss)} in {loss.dtype}")
     return loss
 
 

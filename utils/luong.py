@@ -27,11 +27,11 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from utils.attention import AdditiveScore, GeneralScore, attention_pool, masked_softmax
+from utils.attention import AdditiveScore, GeneralScore, _pool, attention_pool, masked_softmax
 from utils.device import model_seed
 from utils.validate import (
-    require_float, require_int, require_lengths, require_mask, require_number, require_same_dtype, require_tensor,
-    require_token_ids,
+    require_finite, require_float, require_int, require_lengths, require_mask, require_number, require_same_dtype,
+    require_tensor, require_token_ids,
 )
 
 __all__ = [
@@ -47,6 +47,14 @@ WINDOWS = ("global", "local-m", "local-p")
 # ----------------------------------------------------------------------------------------------
 # The pieces of local attention, as plain functions
 # ----------------------------------------------------------------------------------------------
+def _require_finite_position(name: str, position: torch.Tensor) -> None:
+    """A window centre must be a finite number: NaN would silently give an empty window (every
+    comparison with NaN is False) and NaN Gaussian weights."""
+    if position.is_floating_point():
+        require_finite(name, position, f" (shape {tuple(position.shape)}): a window centre p_t must be a "
+                                       f"finite position (a NaN p_t usually comes from NaN in the decoder state h_t)")
+
+
 def window_mask(position: torch.Tensor, S: int, D: float) -> torch.Tensor:
     """True where source position ``s`` lies in the window ``[p_t − D, p_t + D]``.
 
@@ -60,11 +68,16 @@ def window_mask(position: torch.Tensor, S: int, D: float) -> torch.Tensor:
 
     Raises:
         TypeError: ``position`` not a tensor; ``S`` not an int; ``D`` not a number.
-        ValueError: ``S`` negative; ``D`` negative or not finite.
+        ValueError: ``S`` negative; ``D`` negative or not finite; ``position`` holds NaN or ±inf.
     """
     require_tensor("position", position)
     require_int("S", S, minimum=0)
     require_number("D", D, low=0.0)
+    _require_finite_position("position", position)
+    return _window_mask(position, S, D)
+
+
+def _window_mask(position: torch.Tensor, S: int, D: float) -> torch.Tensor:
     s = torch.arange(S, device=position.device, dtype=torch.float32)  # (S,)
     distance = (s - position.unsqueeze(-1).float()).abs()  # (..., 1) against (S,) -> (..., S)
     return distance <= D
@@ -76,11 +89,16 @@ def gaussian_factor(position: torch.Tensor, S: int, sigma: float) -> torch.Tenso
     Raises:
         TypeError: ``position`` not a tensor; ``sigma`` not a number.
         ValueError: ``sigma`` not a positive finite number, or so small that ``2σ²`` underflows
-            to 0 in ``position``'s dtype; ``S`` negative.
+            to 0 in ``position``'s dtype; ``S`` negative; ``position`` holds NaN or ±inf.
     """
     require_tensor("position", position)
     require_int("S", S, minimum=0)
     require_number("sigma", sigma, low=0.0, low_open=True)
+    _require_finite_position("position", position)
+    return _gaussian_factor(position, S, sigma)
+
+
+def _gaussian_factor(position: torch.Tensor, S: int, sigma: float) -> torch.Tensor:
     s = torch.arange(S, device=position.device, dtype=position.dtype if position.is_floating_point()
                      else torch.float32)
     if float(torch.tensor(2.0 * sigma ** 2, dtype=s.dtype)) == 0.0:
@@ -99,8 +117,9 @@ def local_weights(scores: torch.Tensor, position: torch.Tensor, D: float,
 
     Raises:
         TypeError: ``scores`` not a floating-point tensor; ``src_mask`` not bool.
-        ValueError: ``position`` not ``scores.shape[:-1]``; ``src_mask`` not ``(B, S)``; ``D``
-            negative, or 0 with ``gaussian``; NaN or ``+inf`` in the scores inside the window.
+        ValueError: ``position`` not ``scores.shape[:-1]``, or holding NaN or ±inf (a window
+            centre must be a finite position); ``src_mask`` not ``(B, S)``; ``D`` negative, or 0
+            with ``gaussian``; NaN or ``+inf`` in the scores inside the window.
     """
     require_tensor("scores", scores, min_dim=2, shape="(B, T, S)")
     require_float("scores", scores)
@@ -116,12 +135,14 @@ def local_weights(scores: torch.Tensor, position: torch.Tensor, D: float,
     require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
     if src_mask is not None and (src_mask.dim() != 2 or src_mask.shape != (scores.shape[0], S)):
         raise ValueError(f"src_mask must be (B, S) = {(scores.shape[0], S)}, got shape {tuple(src_mask.shape)}")
-    allowed = window_mask(position, S, D)  # (B, T, S)
+    require_number("D", D, low=0.0)
+    _require_finite_position("position", position)
+    allowed = _window_mask(position, S, D)  # (B, T, S)
     if src_mask is not None:
         allowed = allowed & src_mask.unsqueeze(-2)  # (B, S) -> (B, 1, S)
     weights = masked_softmax(scores, allowed)
     if gaussian:
-        weights = weights * gaussian_factor(position.to(scores.dtype), S, D / 2.0)
+        weights = weights * _gaussian_factor(position.to(scores.dtype), S, D / 2.0)
     return weights
 
 
@@ -168,7 +189,7 @@ def windowed_dot_attention(query: torch.Tensor, enc_out: torch.Tensor, center: t
     Args:
         query: ``h_t (B, d)``.
         enc_out: ``(B, S, d)``.
-        center: integer window centres ``(B,)``.
+        center: integer window centres ``(B,)`` (float centres are truncated to integers).
         D: half-width.
 
     Returns:
@@ -177,7 +198,8 @@ def windowed_dot_attention(query: torch.Tensor, enc_out: torch.Tensor, center: t
 
     Raises:
         TypeError: ``query``/``enc_out`` not floating-point tensors of one dtype; ``D`` not an int.
-        ValueError: shapes that do not fit; ``S = 0``; ``D`` negative; ``center`` not ``(B,)``.
+        ValueError: shapes that do not fit; ``S = 0``; ``D`` negative; ``center`` not ``(B,)``, or
+            a float ``center`` holding NaN or ±inf (which has no integer value).
     """
     require_tensor("query", query, dim=2, shape="(B, d)")
     require_tensor("enc_out", enc_out, dim=3, shape="(B, S, d)")
@@ -190,6 +212,7 @@ def windowed_dot_attention(query: torch.Tensor, enc_out: torch.Tensor, center: t
                          f"{tuple(center.shape)} must share B and d")
     if enc_out.shape[1] == 0:
         raise ValueError("enc_out has no source positions (S = 0)")
+    _require_finite_position("center", center)
     B, S, d = enc_out.shape
     offsets = torch.arange(-D, D + 1, device=enc_out.device)  # (W,)
     positions = center.long().unsqueeze(1) + offsets  # (B, W)
@@ -198,7 +221,7 @@ def windowed_dot_attention(query: torch.Tensor, enc_out: torch.Tensor, center: t
     keys = enc_out.gather(1, positions.unsqueeze(-1).expand(-1, -1, d))  # (B, W, d)
     scores = (keys @ query.unsqueeze(-1)).squeeze(-1)  # (B, W, d) @ (B, d, 1) -> (B, W)
     weights = masked_softmax(scores, inside)
-    context = (weights.unsqueeze(1) @ keys).squeeze(1)  # (B, 1, W) @ (B, W, d) -> (B, d)
+    context = _pool(weights.unsqueeze(1), keys).squeeze(1)  # (B, 1, W) @ (B, W, d) -> (B, d)
     return context, weights, positions
 
 

@@ -52,6 +52,9 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int, base: float = 100
 class SinusoidalPositionalEncoding(nn.Module):
     """``x + PE[:T]`` for ``x (B, T, d_model)``, with fixed sinusoids (a buffer, not trained).
 
+    The sinusoids are cast to ``x``'s dtype (float16 included: they lie in ``[-1, 1]``), so the
+    result has the dtype of ``x``.
+
     Raises:
         TypeError, ValueError: bad sizes (as :func:`sinusoidal_positional_encoding`); in
             ``forward``, an ``x`` that is not a floating-point ``(B, T, d_model)`` tensor with
@@ -71,9 +74,14 @@ class SinusoidalPositionalEncoding(nn.Module):
 class LearnedPositionalEncoding(nn.Module):
     """``x + P[:T]`` with ``P (max_len, d_model)`` a trained table, one vector per position.
 
+    ``x`` must have the table's dtype, as for any layer with weights (convert the module with
+    ``.to(dtype)``): adding a float32 table to float16 embeddings would quietly return float32.
+
     Raises:
-        TypeError, ValueError: ``d_model``/``max_len`` not ints of at least 1; in ``forward``, an
-            ``x`` that is not a floating-point ``(B, T, d_model)`` tensor with ``T <= max_len``.
+        TypeError: ``d_model``/``max_len`` not ints; in ``forward``, an ``x`` that is not a
+            floating-point tensor of the table's dtype.
+        ValueError: ``d_model``/``max_len`` below 1; in ``forward``, an ``x`` that is not
+            ``(B, T, d_model)`` with ``T <= max_len``.
     """
 
     def __init__(self, d_model: int, max_len: int = 512) -> None:
@@ -85,7 +93,11 @@ class LearnedPositionalEncoding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_positions(x, self.d_model, self.max_len)
-        return x + self.table.weight[: x.shape[1]]  # (B, T, d) + (T, d)
+        table = self.table.weight
+        if x.dtype != table.dtype:
+            raise TypeError(f"x has dtype {x.dtype} but the table's weights are {table.dtype}; convert one "
+                            f"of them (e.g. module.to({x.dtype}) or x.to({table.dtype}))")
+        return x + table[: x.shape[1]]  # (B, T, d) + (T, d)
 
 
 def _check_positions(x: torch.Tensor, d_model: int, max_len: int) -> None:

@@ -224,12 +224,16 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) 
         pad_id: the padding id.
 
     Returns:
-        A scalar: the sum of ``-log p(y_t)`` over real tokens divided by their number.
+        A scalar: the sum of ``-log p(y_t)`` over real tokens divided by their number. A ``-inf``
+        logit blocks a token (probability 0): at a target it gives the honest loss ``+inf``
+        (``-log 0``), which :func:`fit` stops on with a ``FloatingPointError``.
 
     Raises:
         TypeError: ``logits`` not a floating-point tensor; ``targets`` not integer ids.
         ValueError: shapes that do not fit; a target id outside ``[0, V)`` (other than
-            ``pad_id``); no real token at all (the mean over zero tokens would be NaN).
+            ``pad_id``); no real token at all (the mean over zero tokens would be NaN); at a real
+            token, logits holding NaN or ``+inf``, or only ``-inf`` (the softmax there is
+            ``inf/inf`` or ``0/0``, and the loss NaN).
     """
     require_tensor("logits", logits)
     require_tensor("targets", targets)
@@ -242,7 +246,26 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) 
     if not bool(real.any()):
         raise ValueError(f"targets hold no real token (every position is pad_id={pad_id}): "
                          f"the mean loss over zero tokens is undefined")
-    return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_id)
+    loss = nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_id)
+    if bool(torch.isnan(loss)):  # the only check on the usual path: one scalar
+        _explain_nan_loss(logits, real)
+    return loss
+
+
+def _explain_nan_loss(logits: torch.Tensor, real: torch.Tensor) -> None:
+    """Raise a ``ValueError`` that says which real positions' logits made the loss NaN."""
+    logits = logits.detach()
+    kinds = {
+        "NaN": torch.isnan(logits).any(-1),
+        "+inf": (logits == float("inf")).any(-1),
+        "only -inf": (logits == float("-inf")).all(-1),
+    }  # each (B, T)
+    found = [f"{name} at {int((where & real).sum())}" for name, where in kinds.items()
+             if bool((where & real).any())]
+    hint = (" (float16 logits above 65504 overflow to inf: compute them in float32)"
+            if logits.dtype == torch.float16 else "")
+    raise ValueError(f"logits hold {', '.join(found) or 'values that overflow'} of the {int(real.sum())} real "
+                     f"target positions (logits shape {tuple(logits.shape)}): cross-entropy there is NaN{hint}")
 
 
 def seq2seq_step(teacher_forcing: float = 1.0, pad_id: int = 0):

@@ -12,7 +12,9 @@ have patched anything (a checker, ``torch.isclose``, ``CheckResult.__bool__``). 
 3. in the grader's own process, which never runs learner code, the same checker runs again on
    inputs it builds itself, with a :class:`Replayer` standing in for the learner's function. The
    replayer refuses a call whose inputs differ from the recorded fingerprint, so a record made on
-   other inputs than the grader's does not count.
+   other inputs than the grader's does not count. Floats in that fingerprint are compared with a
+   tolerance (:func:`same_inputs`), never bit for bit: the grader's process may round the last
+   bits of the inputs it builds differently from the kernel's.
 
 Forging a record that passes therefore takes the right outputs for the grader's inputs, which is
 what the exercise asks for.
@@ -30,9 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["encode", "decode", "fingerprint", "Recorder", "Replayer", "ReplayMismatch", "Unrecordable"]
+__all__ = ["encode", "decode", "fingerprint", "same_inputs", "Recorder", "Replayer", "ReplayMismatch", "Unrecordable"]
 
-FORMAT = 1
+FORMAT = 2  # 2: fingerprints compare floats with a tolerance (1: bit for bit)
 
 
 class Unrecordable:
@@ -104,42 +106,90 @@ def decode(x: Any) -> Any:
     return x
 
 
-def _feed(h: Any, x: Any) -> None:
+# Inputs are recognised by a fingerprint with two parts. What is exact (structure, types, shapes,
+# dtypes, integers, strings, booleans, integer and boolean tensors, where floats are NaN or
+# infinite) is hashed. Floating-point values are summarised by four float64 sums per tensor and
+# compared with a tolerance, not bit for bit: the grader rebuilds the inputs in its own process,
+# where another thread count or another CPU's kernels (``ATEN_CPU_CAPABILITY``) may round the last
+# bits differently. See ``utils.checks.core.ATOL`` for the tolerances and why.
+SKETCH_RTOL = 1e-5   # of the tensor's L1 norm: rounding moves a sum by ~1e-7 of it; another input by ~1
+SKETCH_ATOL = 1e-6
+
+
+def _sketch(t: torch.Tensor) -> list[float]:
+    """Four numbers that summarise a floating tensor's values: the sum, the L1 norm and two
+    projections on fixed, index-dependent weights (so that a permutation changes them too)."""
+    x = t.detach().cpu().double().reshape(-1)
+    x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))
+    i = torch.arange(x.numel(), dtype=torch.float64)
+    w1, w2 = torch.cos(0.7548776662466927 * i + 0.1), torch.cos(0.5698402909980532 * i + 0.3)
+    return [float(x.sum()), float(x.abs().sum()), float((x * w1).sum()), float((x * w2).sum())]
+
+
+def _feed(h: Any, approx: list, x: Any) -> None:
     if isinstance(x, torch.Tensor):
         h.update(f"T{x.dtype}{tuple(x.shape)}".encode())
-        h.update(_tensor_bytes(x))
+        if x.is_floating_point() or x.is_complex():
+            y = torch.view_as_real(x) if x.is_complex() else x
+            y = y.detach().cpu()
+            h.update(_tensor_bytes(torch.isnan(y)) + _tensor_bytes(torch.isposinf(y)) + _tensor_bytes(torch.isneginf(y)))
+            approx.append(_sketch(y))
+        else:
+            h.update(_tensor_bytes(x))
     elif isinstance(x, torch.nn.Module):
         h.update(f"M{type(x).__name__}".encode())
         for key, value in sorted(x.state_dict().items()):
             h.update(key.encode())
-            _feed(h, value)
+            _feed(h, approx, value)
     elif isinstance(x, np.ndarray):
-        _feed(h, torch.from_numpy(np.ascontiguousarray(x)))
+        _feed(h, approx, torch.from_numpy(np.ascontiguousarray(x)))
     elif isinstance(x, (tuple, list)):
         h.update(f"{type(x).__name__}{len(x)}(".encode())
         for v in x:
-            _feed(h, v)
+            _feed(h, approx, v)
         h.update(b")")
     elif isinstance(x, dict):
         h.update(f"D{len(x)}(".encode())
         for k in sorted(x, key=str):
             h.update(str(k).encode())
-            _feed(h, x[k])
+            _feed(h, approx, x[k])
         h.update(b")")
+    elif isinstance(x, float) and math.isfinite(x):
+        h.update(b"float;")
+        approx.append([x, abs(x), x, x])
     elif x is None or isinstance(x, (bool, int, float, str)):
         h.update(f"{type(x).__name__}:{x!r};".encode())
     elif hasattr(x, "_fields"):  # a named tuple of states
-        _feed(h, tuple(x))
+        _feed(h, approx, tuple(x))
     else:
         h.update(f"O{type(x).__name__};".encode())
 
 
-def fingerprint(args: tuple, kwargs: dict | None = None) -> str:
-    """A short hash of a call's inputs: their values, shapes and dtypes, and a model's weights."""
+def fingerprint(args: tuple, kwargs: dict | None = None) -> dict:
+    """What identifies a call's inputs: ``{"exact": a hash of everything exact, "approx": one
+    four-number summary per floating tensor or float}`` (a model's weights included)."""
     h = hashlib.sha256()
-    _feed(h, tuple(args))
-    _feed(h, dict(kwargs or {}))
-    return h.hexdigest()[:32]
+    approx: list[list[float]] = []
+    _feed(h, approx, tuple(args))
+    _feed(h, approx, dict(kwargs or {}))
+    return {"exact": h.hexdigest()[:32], "approx": approx}
+
+
+def same_inputs(recorded: Any, fp: dict) -> bool:
+    """Whether a recorded fingerprint (untrusted JSON) describes the inputs ``fp`` describes: the
+    exact parts equal, every float summary within ``SKETCH_RTOL`` of the tensor's L1 norm."""
+    if not isinstance(recorded, dict) or recorded.get("exact") != fp["exact"]:
+        return False
+    theirs = recorded.get("approx")
+    if not isinstance(theirs, list) or len(theirs) != len(fp["approx"]):
+        return False
+    for a, b in zip(theirs, fp["approx"]):
+        if not (isinstance(a, list) and len(a) == len(b) and all(isinstance(v, (int, float)) for v in a)):
+            return False
+        tol = SKETCH_ATOL + SKETCH_RTOL * max(abs(a[1]), abs(b[1]))
+        if not all(abs(float(u) - v) <= tol for u, v in zip(a, b)):  # NaN fails too
+            return False
+    return True
 
 
 def _first_line(exc: BaseException) -> str:
@@ -212,7 +262,7 @@ class Replayer:
                                  "in your notebook not run, or was it replaced?)")
         entry = self.calls[self.index]
         self.index += 1
-        if entry.get("fp") != fingerprint(args, kwargs):
+        if not same_inputs(entry.get("fp"), fingerprint(args, kwargs)):
             raise ReplayMismatch("your notebook's recorded call had other inputs than the grader's")
         if "raised" in entry:
             name, message = entry["raised"]

@@ -29,6 +29,7 @@ import torch
 
 from utils.data.sequences import Vocab
 from utils.device import model_seed
+from utils.validate import require_int
 
 __all__ = [
     "DIGIT_VOCAB", "DIGIT_SIZE", "LATTICE", "load_digit_images", "digit_split", "DigitCanvases",
@@ -192,7 +193,16 @@ def canvas_batches(data: DigitCanvases, batch_size: int = 64,
     """A callable ``step -> CanvasBatch`` drawing random canvases from ``data`` (for ``fit``).
 
     The draws come from a generator seeded with ``model_seed(seed)``: ``COURSE_SEED_OFFSET``
-    changes which canvases a batch holds, never the canvases themselves."""
+    changes which canvases a batch holds, never the canvases themselves.
+
+    Raises:
+        TypeError: ``batch_size`` not an int.
+        ValueError: ``batch_size`` below 1 (a batch of 0 canvases would train on nothing);
+            ``data`` holds no canvas.
+    """
+    require_int("batch_size", batch_size, minimum=1)
+    if len(data) == 0:
+        raise ValueError("data holds no canvas (make_digit_canvases(n=0)): there is nothing to draw batches from")
     generator = torch.Generator().manual_seed(model_seed(seed))
     sos = torch.full((batch_size, 1), DIGIT_VOCAB.sos_id, dtype=torch.long)
 
