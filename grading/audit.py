@@ -25,6 +25,9 @@ OWN_IMPLEMENTATION = {
     "causal_attention": {"scaled_dot_product_attention", "causal_mask"},
     "split_merge_heads": {"split_heads", "merge_heads", "_split_heads", "_merge_heads"},
     "sinusoidal_encoding": {"sinusoidal_positional_encoding", "SinusoidalPositionalEncoding"},
+    "decoder_masks": {"causal_mask", "padding_mask", "length_mask"},
+    "cross_attention": {"scaled_dot_product_attention", "attend_kv"},
+    "attend_with_cache": {"scaled_dot_product_attention", "attend_kv", "forward_cached"},
 }
 PATCH_TARGETS = ("torch", "utils", "sys", "builtins", "numpy", "np", "F", "nn", "IPython", "os")
 DYNAMIC = {"__import__", "exec", "eval", "compile", "getattr", "setattr", "globals", "importlib",

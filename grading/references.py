@@ -17,7 +17,9 @@ from utils.bahdanau import BahdanauState
 from utils.glimpse import reinforce_loss, soft_glimpse
 from utils.luong import LuongState, local_weights, predict_position
 from utils.positional import sinusoidal_positional_encoding
+from utils.seq2seq import length_mask
 from utils.training import position_error_rates, sequence_loss
+from utils.transformer import causal_mask
 
 
 # ---------------------------------------------------------------- chapter 1
@@ -112,6 +114,25 @@ def merge_heads(x):
     return x.permute(0, 2, 1, 3).reshape(B, T, H * d)
 
 
+# ---------------------------------------------------------------- chapter 7
+def decoder_masks(tgt_len, src_lengths, S):
+    """``(self_mask (T, T), cross_mask (B, T, S))``, True = may attend: ``j <= t`` and ``j < src_lengths[b]``."""
+    cross = length_mask(src_lengths, S).unsqueeze(1)  # (B, S) -> (B, 1, S)
+    return causal_mask(tgt_len), cross.expand(-1, tgt_len, -1)  # -> (B, T, S)
+
+
+def cross_attention(dec, enc, src_mask, W_q, W_k, W_v):
+    """``softmax(dec W_q (enc W_k)ᵀ / √d_k, zero at padding) enc W_v`` -> ``(output (B, T, d_v), weights (B, T, S))``."""
+    return scaled_dot_product_attention(dec @ W_q, enc @ W_k, enc @ W_v, attn_mask=src_mask.unsqueeze(1))
+
+
+def attend_with_cache(q_t, k_t, v_t, cache_k, cache_v):
+    """Append ``k_t``, ``v_t`` to the cache (time axis, dim -2), attend from ``q_t`` over all of it ->
+    ``(output (B, H, 1, d), new_cache_k, new_cache_v (B, H, t+1, d))``."""
+    k, v = torch.cat([cache_k, k_t], dim=-2), torch.cat([cache_v, v_t], dim=-2)
+    return scaled_dot_product_attention(q_t, k, v)[0], k, v
+
+
 REFERENCES = {
     "context_budget": context_budget,
     "masked_cross_entropy": sequence_loss,
@@ -132,4 +153,7 @@ REFERENCES = {
     "split_heads": split_heads,
     "merge_heads": merge_heads,
     "sinusoidal_encoding": sinusoidal_positional_encoding,
+    "decoder_masks": decoder_masks,
+    "cross_attention": cross_attention,
+    "attend_with_cache": attend_with_cache,
 }

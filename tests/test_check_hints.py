@@ -11,6 +11,7 @@ from utils.checks.bahdanau import check_attend_source
 from utils.checks.luong import check_local_p
 from utils.checks.self_attention import check_causal_attention, check_split_merge_heads
 from utils.checks.seq2seq import check_masked_cross_entropy
+from utils.checks.transformer import check_attend_with_cache, check_cross_attention, check_decoder_masks
 
 
 def softmax_dim_minus_2(scores, mask=None):
@@ -146,6 +147,46 @@ def causal_no_mask(q, k, v):
     return w @ v, w
 
 
+def masks_see_next_token(tgt_len, src_lengths, S):
+    self_mask = torch.tril(torch.ones(tgt_len, tgt_len), diagonal=1).bool()
+    cross_mask = (torch.arange(S)[None, :] < src_lengths[:, None]).unsqueeze(1).expand(-1, tgt_len, -1)
+    return self_mask, cross_mask
+
+
+def masks_multihead_convention(tgt_len, src_lengths, S):
+    self_mask = torch.triu(torch.ones(tgt_len, tgt_len, dtype=torch.bool), diagonal=1)
+    cross_mask = (torch.arange(S)[None, :] >= src_lengths[:, None]).unsqueeze(1).repeat(1, tgt_len, 1)
+    return self_mask, cross_mask
+
+
+def masks_forgot_padding(tgt_len, src_lengths, S):
+    return torch.ones(tgt_len, tgt_len, dtype=torch.bool).tril(), torch.ones(len(src_lengths), tgt_len, S).bool()
+
+
+def cross_queries_from_encoder(dec, enc, src_mask, W_q, W_k, W_v):
+    q, k, v = enc @ W_q, dec @ W_k, dec @ W_v
+    scores = (q @ k.transpose(1, 2) / math.sqrt(k.shape[-1])).masked_fill(~src_mask.unsqueeze(1), float("-inf"))
+    w = torch.softmax(scores, dim=-1)
+    return w @ v, w
+
+
+def cross_unmasked(dec, enc, src_mask, W_q, W_k, W_v):
+    q, k, v = dec @ W_q, enc @ W_k, enc @ W_v
+    w = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(k.shape[-1]), dim=-1)
+    return w @ v, w
+
+
+def cache_cat_heads(q_t, k_t, v_t, cache_k, cache_v):
+    k, v = torch.cat([cache_k, k_t], dim=1), torch.cat([cache_v, v_t], dim=1)
+    w = torch.softmax(q_t @ k.transpose(-2, -1) / math.sqrt(q_t.shape[-1]), dim=-1)
+    return w @ v, k, v
+
+
+def cache_old_keys_only(q_t, k_t, v_t, cache_k, cache_v):
+    w = torch.softmax(q_t @ cache_k.transpose(-2, -1) / math.sqrt(q_t.shape[-1]), dim=-1)
+    return w @ cache_v, torch.cat([cache_k, k_t], dim=-2), torch.cat([cache_v, v_t], dim=-2)
+
+
 CASES = [
     (check_masked_softmax, softmax_dim_minus_2, "wrong axis"),
     (check_masked_softmax, softmax_mask_true_hidden, "wrong way round"),
@@ -166,6 +207,13 @@ CASES = [
     (check_local_p, local_p_no_gaussian, "exp(-(s - p_t)²"),
     (check_local_p, local_p_whole_source, "whole source"),
     (check_causal_attention, causal_no_mask, "no mask at all"),
+    (check_decoder_masks, masks_see_next_token, "not tril(1)"),
+    (check_decoder_masks, masks_multihead_convention, "wrong way round"),
+    (check_decoder_masks, masks_forgot_padding, "padding is forgotten"),
+    (check_cross_attention, cross_queries_from_encoder, "queries come from the decoder"),
+    (check_cross_attention, cross_unmasked, "padded source positions get weight"),
+    (check_attend_with_cache, cache_cat_heads, "time axis, dim -2"),
+    (check_attend_with_cache, cache_old_keys_only, "attends to itself too"),
 ]
 
 

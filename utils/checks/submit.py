@@ -54,6 +54,9 @@ CHECKS = {
     "causal_attention": "utils.checks.self_attention:check_causal_attention",
     "split_merge_heads": "utils.checks.self_attention:check_split_merge_heads",
     "sinusoidal_encoding": "utils.checks.self_attention:check_sinusoidal_encoding",
+    "decoder_masks": "utils.checks.transformer:check_decoder_masks",
+    "cross_attention": "utils.checks.transformer:check_cross_attention",
+    "attend_with_cache": "utils.checks.transformer:check_attend_with_cache",
 }
 
 
