@@ -389,3 +389,25 @@ def test_runs_on_cuda_and_agrees_with_the_cpu():
     loss, _ = seq2seq_step()(gpu_model, to_device(collate(pairs, vocab, vocab), "cuda"))
     loss.backward()
     assert loss.is_cuda and all(p.grad is not None for p in gpu_model.parameters() if p.requires_grad)
+
+
+def test_source_positions_counted_from_both_ends():
+    from utils.positional import sinusoidal_positional_encoding
+    from utils.transformer_decoder import TransformerSourceEncoder
+
+    enc = TransformerSourceEncoder(14, 16, 4, 32, 1, max_len=12, count_from_end=True)
+    src = torch.randint(3, 14, (2, 7), generator=torch.Generator().manual_seed(0))
+    lengths = torch.tensor([7, 4])
+    src[1, 4:] = 0
+    x = enc._embed_both_ends(src, lengths) - enc.embedding(src) * 4.0            # the positions alone
+    half = sinusoidal_positional_encoding(12, 8)
+    close = lambda a, b: torch.allclose(a, b, atol=1e-5)                         # noqa: E731
+    assert close(x[0, :, :8], half[:7]) and close(x[1, :4, :8], half[:4])
+    assert close(x[0, :, 8:], half[[6, 5, 4, 3, 2, 1, 0]])                       # 6 … 0 from the end
+    assert close(x[1, :4, 8:], half[[3, 2, 1, 0]])                                # its own length, 4
+    out, _ = enc(src, lengths)
+    other = src.clone()
+    other[1, 5] = 7                                                               # a padded position
+    assert torch.equal(enc(other, lengths)[0][1], out[1])
+    with pytest.raises(ValueError, match="count_from_end"):
+        TransformerSourceEncoder(14, 18, 2, 32, 1, max_len=12, count_from_end=True)

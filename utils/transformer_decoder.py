@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.device import model_seed
-from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
+from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_positional_encoding
 from utils.seq2seq import Seq2Seq, length_mask
 from utils.transformer import MultiHeadAttention, TransformerEncoder, _check_x
 from utils.validate import require_int, require_lengths, require_mask, require_tensor, require_token_ids
@@ -215,18 +215,44 @@ class TransformerSourceEncoder(_Embedder):
     reads ``enc_final`` (it attends to ``enc_out``); it is there for decoders that want one vector.
     ``output_size = d_model``; ``embedding`` is the token table.
 
+    ``count_from_end=True`` gives every source token its position counted from both ends: the first
+    ``d_model / 2`` features of its encoding are the sinusoids of ``j`` (from the start), the last
+    ``d_model / 2`` those of ``S_b - 1 - j`` (from the end of its own sentence, of length ``S_b``).
+    A bidirectional RNN knows both distances because it reads the source both ways; a Transformer
+    knows only what its positional encoding says, and a task like reversal, where output ``t``
+    copies the source token ``t`` places from the end, needs the second one (chapter 7).
+
     Raises:
-        TypeError, ValueError: sizes not positive ints, ``d_model`` not divisible by ``num_heads``,
-            an unknown ``positional``, ``pad_id`` outside the vocabulary; in ``forward``, ``src``
+        TypeError, ValueError: sizes not positive ints, ``d_model`` not divisible by ``num_heads``
+            (by 4 with ``count_from_end``), an unknown ``positional`` (only ``"sinusoidal"`` with
+            ``count_from_end``), ``pad_id`` outside the vocabulary; in ``forward``, ``src``
             not ``(B, S)`` ids in the vocabulary with ``S <= max_len``, ``src_lengths`` not
             ``(B,)`` integers in ``[0, S]``.
     """
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, d_ff: int, num_layers: int, max_len: int,
-                 dropout: float = 0.0, positional: str = "sinusoidal", pad_id: int = 0) -> None:
+                 dropout: float = 0.0, positional: str = "sinusoidal", pad_id: int = 0,
+                 count_from_end: bool = False) -> None:
         super().__init__(vocab_size, d_model, num_heads, d_ff, num_layers, max_len, dropout, positional, pad_id)
         self.output_size = d_model
+        self.count_from_end = bool(count_from_end)
+        if self.count_from_end:
+            if positional != "sinusoidal" or d_model % 4:
+                raise ValueError("count_from_end needs positional='sinusoidal' and d_model divisible by 4, "
+                                 f"got {positional!r} and d_model={d_model}")
+            half = sinusoidal_positional_encoding(max_len, d_model // 2)  # (max_len, d_model / 2)
+            self.register_buffer("half_table", half, persistent=False)
         self.encoder = TransformerEncoder(num_layers, d_model, num_heads, d_ff, dropout, norm_first=True)
+
+    def _embed_both_ends(self, src: torch.Tensor, src_lengths: torch.Tensor) -> torch.Tensor:
+        """``E x·√d_model + [PE(j) ; PE(S_b - 1 - j)]``, ``(B, S, d_model)``; padding counts as 0 from the end."""
+        B, S = src.shape
+        j = torch.arange(S, device=src.device)  # (S,)
+        back = (src_lengths.to(src.device).unsqueeze(1) - 1 - j).clamp(min=0)  # (B, 1) - (S,) -> (B, S)
+        table = self.half_table.to(device=src.device)
+        pe = torch.cat([table[:S].expand(B, S, -1), table[back]], dim=-1)  # (B, S, d/2) + (B, S, d/2) -> (B, S, d)
+        x = self.embedding(src) * math.sqrt(self.d_model)  # (B, S) -> (B, S, d_model)
+        return self.dropout(x + pe.to(x.dtype))
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         require_token_ids("src", src, self.embedding.num_embeddings, dim=2, shape="(B, S) token ids")
@@ -235,7 +261,8 @@ class TransformerSourceEncoder(_Embedder):
             raise ValueError(f"src has {S} positions but the encoder's max_len is {self.max_len}")
         require_lengths("src_lengths", src_lengths, batch=B, max_len=S, min_length=0)
         keep = length_mask(src_lengths.to(src.device), S)  # (B, S), True = a real token
-        enc_out, _ = self.encoder(self.embed(src), key_padding_mask=keep)  # (B, S, d_model)
+        x = self._embed_both_ends(src, src_lengths) if self.count_from_end else self.embed(src)
+        enc_out, _ = self.encoder(x, key_padding_mask=keep)  # (B, S, d_model)
         enc_out = enc_out.masked_fill(~keep.unsqueeze(-1), 0.0)  # (B, S, 1): padding -> zeros
         count = keep.sum(1, keepdim=True).clamp_min(1).to(enc_out.dtype)  # (B, 1)
         return enc_out, enc_out.sum(1) / count  # masked mean: (B, S, d) -> (B, d)
@@ -393,12 +420,13 @@ def _check_src_mask(src_mask, B: int, S: int) -> None:
 def build_transformer_model(vocab_size_src: int, vocab_size_tgt: int, d_model: int, num_heads: int, d_ff: int,
                             num_layers: int, max_len: int, dropout: float = 0.0, seed: int = 0,
                             sos_id: int = 1, eos_id: int = 2, pad_id: int = 0,
-                            positional: str = "sinusoidal") -> Seq2Seq:
+                            positional: str = "sinusoidal", count_from_end: bool = False) -> Seq2Seq:
     """A pre-norm Transformer encoder–decoder (``num_layers`` blocks each side) joined by
     :class:`utils.seq2seq.Seq2Seq`, on the CPU. ``max_len`` bounds source and target positions.
     Its weights come from ``torch.manual_seed(model_seed(seed))`` inside
     :func:`torch.random.fork_rng`: the same model every time (for a given ``COURSE_SEED_OFFSET``),
-    and the caller's random state is left as it was.
+    and the caller's random state is left as it was. ``count_from_end``: source positions counted
+    from both ends (see :class:`TransformerSourceEncoder`).
 
     Raises:
         TypeError, ValueError: as :class:`TransformerSourceEncoder` and :class:`TransformerDecoder`.
@@ -406,7 +434,7 @@ def build_transformer_model(vocab_size_src: int, vocab_size_tgt: int, d_model: i
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(model_seed(seed))
         encoder = TransformerSourceEncoder(vocab_size_src, d_model, num_heads, d_ff, num_layers, max_len,
-                                           dropout, positional, pad_id)
+                                           dropout, positional, pad_id, count_from_end)
         decoder = TransformerDecoder(vocab_size_tgt, d_model, num_heads, d_ff, num_layers, max_len,
                                      dropout, positional, pad_id)
     return Seq2Seq(encoder, decoder, sos_id, eos_id, pad_id)
