@@ -22,8 +22,28 @@ SEED_OFFSET_IN_SHELL = os.environ.pop("COURSE_SEED_OFFSET", None)
 OUTPUTS_CPU = Path(__file__).parent / "tests" / "outputs_cpu.txt"
 
 
-def relaxed_reason() -> str | None:
-    """Why training-dependent digits cannot be compared here, or None where they can."""
+def recorded_cpus() -> tuple[str, dict[str, str]]:
+    """The CPU that made the stored outputs, and the notebooks recorded on another one.
+
+    ``tests/outputs_cpu.txt`` holds one line with the CPU of most notebooks, then optionally lines
+    ``path/of/notebook.ipynb: CPU`` for notebooks executed on another kind of CPU."""
+    default, per_file = "", {}
+    lines = OUTPUTS_CPU.read_text(encoding="utf-8").splitlines() if OUTPUTS_CPU.exists() else []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, cpu = line.partition(".ipynb:")
+        if sep:
+            per_file[name.strip() + ".ipynb"] = cpu.strip()
+        elif not default:
+            default = line
+    return default, per_file
+
+
+def relaxed_reason(notebook: str | None = None) -> str | None:
+    """Why training-dependent digits cannot be compared here (for ``notebook``, a path relative to
+    the repository, e.g. ``solutions/07_transformer.ipynb``), or None where they can."""
     if os.environ.get("COURSE_NBVAL_STRICT") == "1":
         return None
     import torch
@@ -35,7 +55,8 @@ def relaxed_reason() -> str | None:
     if emulated_capability():
         return (f"{CAPABILITY_ENV}={emulated_capability()} selects other kernels than this CPU's "
                 "(another CPU, emulated)")
-    recorded = OUTPUTS_CPU.read_text(encoding="utf-8").strip() if OUTPUTS_CPU.exists() else ""
+    default, per_file = recorded_cpus()
+    recorded = per_file.get(notebook or "", default)
     here = cpu_fingerprint()
     if here != recorded:
         return f"this CPU ({here}) is not the kind that made the stored outputs ({recorded or 'unrecorded'})"
@@ -46,6 +67,12 @@ def pytest_report_header(config):
     reason = relaxed_reason()
     lines = ["nbval: every stored output is compared" if reason is None
              else f"nbval: digits of cells tagged depends-on-training are not compared: {reason}"]
+    _, per_file = recorded_cpus()
+    for name in sorted(per_file):
+        other = relaxed_reason(name)
+        if (other is None) != (reason is None):
+            lines.append(f"nbval: {name} (recorded on {per_file[name]}): "
+                         + ("every stored output is compared" if other is None else "depends-on-training digits not compared"))
     if SEED_OFFSET_IN_SHELL not in (None, "", "0"):
         lines.append(f"COURSE_SEED_OFFSET={SEED_OFFSET_IN_SHELL} was set in the shell and is ignored here "
                      "(stored outputs come from the course's own seeds; see make robustness)")
@@ -61,8 +88,12 @@ def pytest_collection_modifyitems(config, items):
     assertions still run. On the CPU that made the outputs every output is compared.
     """
     notebook_items = [item for item in items if getattr(item, "cell", None) is not None]
-    if not notebook_items or relaxed_reason() is None:
-        return
+    root = Path(__file__).parent
+    reasons: dict[str, str | None] = {}
     for item in notebook_items:
-        if "depends-on-training" in item.cell.get("metadata", {}).get("tags", []):
+        path = Path(str(item.fspath)).resolve()
+        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        if name not in reasons:
+            reasons[name] = relaxed_reason(name)
+        if reasons[name] is not None and "depends-on-training" in item.cell.get("metadata", {}).get("tags", []):
             item.options["check"] = False

@@ -107,27 +107,33 @@ def test_only_training_cells_lose_their_comparison_and_only_where_relaxed(monkey
     import conftest as root
 
     def items():
-        tagged = SimpleNamespace(cell={"metadata": {"tags": ["depends-on-training"]}}, options={"check": True})
-        plain = SimpleNamespace(cell={"metadata": {}}, options={"check": True})
+        where = Path(__file__).parent.parent / "solutions" / "01_why_attention.ipynb"
+        tagged = SimpleNamespace(cell={"metadata": {"tags": ["depends-on-training"]}}, options={"check": True}, fspath=where)
+        plain = SimpleNamespace(cell={"metadata": {}}, options={"check": True}, fspath=where)
         unit_test = SimpleNamespace(name="test_something")          # not a notebook cell
         return tagged, plain, unit_test
 
-    monkeypatch.setattr(root, "relaxed_reason", lambda: "another CPU")
+    monkeypatch.setattr(root, "relaxed_reason", lambda name=None: "another CPU")
     tagged, plain, unit_test = items()
     root.pytest_collection_modifyitems(None, [tagged, plain, unit_test])
     assert tagged.options["check"] is False and plain.options["check"] is True
     assert not hasattr(unit_test, "options")
 
-    monkeypatch.setattr(root, "relaxed_reason", lambda: None)
+    monkeypatch.setattr(root, "relaxed_reason", lambda name=None: None)
     tagged, plain, unit_test = items()
     root.pytest_collection_modifyitems(None, [tagged, plain, unit_test])
     assert tagged.options["check"] is True and plain.options["check"] is True
 
 
 def test_the_stored_outputs_name_the_cpu_that_made_them():
-    recorded = (Path(__file__).parent / "outputs_cpu.txt").read_text().strip()
+    import conftest as root
+
     x86 = r"\S+ \S+ family \d+ model \d+ (avx512|avx2|no-avx2)"
-    assert re.fullmatch(x86, recorded) or re.fullmatch(r"\S+ \S+", recorded), recorded
+    default, per_file = root.recorded_cpus()
+    for recorded in [default, *per_file.values()]:
+        assert re.fullmatch(x86, recorded) or re.fullmatch(r"\S+ \S+", recorded), recorded
+    for name in per_file:                                    # each names a notebook that exists
+        assert (Path(__file__).parent.parent / name).exists(), name
 
 
 def test_the_capability_another_cpu_would_use():
@@ -136,3 +142,19 @@ def test_the_capability_another_cpu_would_use():
     assert native_capability(avx2) == "avx2" and other_capability(avx2) == "default"
     plain = GENOA.replace(" avx avx2 avx512f avx512bw", "")
     assert native_capability(plain) == "default" and other_capability(plain) is None
+
+
+def test_a_notebook_recorded_on_another_cpu_is_compared_there(monkeypatch, tmp_path):
+    import conftest as root
+
+    monkeypatch.delenv("COURSE_NBVAL_STRICT", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    here = tmp_path / "outputs_cpu.txt"
+    monkeypatch.setattr(root, "OUTPUTS_CPU", here)
+    here.write_text(f"x86_64 GenuineIntel family 6 model 85 avx512\nsolutions/07_x.ipynb: {cpu_fingerprint()}\n")
+    assert root.recorded_cpus() == ("x86_64 GenuineIntel family 6 model 85 avx512",
+                                    {"solutions/07_x.ipynb": cpu_fingerprint()})
+    assert root.relaxed_reason("solutions/07_x.ipynb") is None            # recorded here: every digit compared
+    assert "not the kind" in root.relaxed_reason("solutions/01_y.ipynb")   # the others: recorded elsewhere
+    assert "not the kind" in root.relaxed_reason()

@@ -40,8 +40,9 @@ TOPICS = {
     4: "bidirectional encoder, additive attention, alignment maps, beam search",
     5: "dot/general/concat scores, input feeding, local-m and local-p attention",
     6: "self-attention, multi-head attention, positional encodings, a small Transformer encoder",
+    7: "the decoder block, cross-attention, the KV cache; chapter 1's three flaws head to head (GRU, Bahdanau, Transformer)",
 }
-BUDGET_S = {1: 60, 2: 60, 3: 60, 4: 90, 5: 90, 6: 60}
+BUDGET_S = {1: 60, 2: 60, 3: 60, 4: 60, 5: 90, 6: 60, 7: 90}
 BUDGET_MIB = 2048
 TABLE_START, TABLE_END = "<!-- chapter-table:start -->", "<!-- chapter-table:end -->"
 

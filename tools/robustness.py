@@ -74,10 +74,6 @@ METRICS: dict[str, dict[str, tuple[str, str, str]]] = {
         "dates: alignment accuracy": ("accuracy['all']", "min", ">= 0.93"),
         "dates: beam-4 exact match": ("beam_em", "min", ">= 0.99"),
         "probes: greedy right (of 6)": ("sum(right.values())", "max", "< 6"),
-        "reversal: worst length": ("min(attn_em.values())", "min", ">= 0.80"),
-        "reversal: mean over lengths": ("sum(attn_em.values()) / len(attn_em)", "min", ">= 0.94"),
-        "reversal, plain: best from length 20": ("max(plain_em[n] for n in cfg.test_lengths if n >= 20)", "max", "<= 0.05"),
-        "reversal: steps within one of the copied symbol": ("within_one", "min", ">= 0.9"),
     },
     "05": {
         "content scores: worst test exact match": (
@@ -97,6 +93,16 @@ METRICS: dict[str, dict[str, tuple[str, str, str]]] = {
         "sort, learned: exact match": ("learned_history.last_eval['exact_match']", "min", ">= 0.98"),
         "sentiment: accuracy": ("text_accuracy", "min", ">= 0.97"),
         "cue words' pooling weight": ("cue_weight", "min", ">= 0.4"),
+    },
+    "07": {
+        "reversal, plain: best from length 20": ("max(em['plain GRU'][n] for n in cfg.test_lengths if n >= 20)", "max", "<= 0.05"),
+        "reversal, Bahdanau: worst length": ("worst['Bahdanau']", "min", ">= 0.80"),
+        "reversal, Bahdanau: mean over lengths": ("mean['Bahdanau']", "min", ">= 0.94"),
+        "reversal, Transformer: worst length": ("worst['Transformer']", "min", ">= 0.85"),
+        "reversal, Transformer: mean over lengths": ("mean['Transformer']", "min", ">= 0.97"),
+        "gradient 30-39 back / last 5, Transformer": ("far_to_near(profiles['Transformer'])", "min", ">= 0.5"),
+        "Bahdanau: steps within one of the copied symbol": ("within_one", "min", ">= 0.9"),
+        "Transformer: best head on the copied symbol": ("max(on_target.values())", "min", ">= 0.8"),
     },
 }
 

@@ -215,6 +215,51 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
             "That is possible but costs \\(h\\) times more; the Transformer keeps the total cost of "
             "all heads close to one full-size head.")),
     ),
+    "ch7": (
+        _q("Which keys may the decoder's self-attention at target position \\(t\\) see?",
+           ("Positions \\(0, \\dots, t\\) of the target: itself and the tokens before it.", True,
+            "Right: the causal mask hides the tokens after \\(t\\), the next one first, since it is "
+            "what position \\(t\\) must predict."),
+           ("Positions \\(0, \\dots, t+1\\): the past and the token it predicts.", False,
+            "Then training would show each position its own answer, and the model would learn to copy it."),
+           ("Every target position, since all targets are known in training.", False,
+            "They are known, but at test time they are not: training must see only what decoding will see.")),
+        _q("In cross-attention, where do the queries, keys and values come from?",
+           ("Queries from the encoder's outputs, keys and values from the decoder.", False,
+            "The other way round: there is one output row per target position, so the queries are the decoder's."),
+           ("Queries, keys and values all from the encoder's outputs.", False,
+            "That is the encoder's self-attention; the decoder would then never ask anything."),
+           ("Queries from the decoder, keys and values from the encoder's outputs.", True,
+            "Right: each target position asks, and the source answers, as in chapter 4 with the "
+            "decoder state as the query.")),
+        _q("Predict from section 5: a Transformer whose source positions are counted from the start "
+           "only is trained to reverse strings of 4 to 40 symbols. What does it get right?",
+           ("About what the plain GRU gets: some short strings, none from 16 symbols on.", True,
+            "Right: output \\(t\\) must find the symbol \\(t\\) places from the end, and positions "
+            "counted from the start do not say where the end is. Counted from both ends, it reverses "
+            "every length."),
+           ("Every length, like Bahdanau's decoder: attention removed the bottleneck.", False,
+            "Attention can read every symbol, but it must also know which one to read; here that "
+            "depends on the length, which its positions do not tell it."),
+           ("Long strings better than short ones, since it sees more context.", False,
+            "Measured outside the notebook: 22% to 48% on 4 symbols, 0% from 16 on.")),
+        _q("Why can a Transformer be trained on a whole target in one parallel pass?",
+           ("The causal mask shows each position what decoding would, and no position waits for another.", True,
+            "Right: with teacher forcing the inputs are known, and nothing in a block depends on "
+            "the previous position's result, unlike \\(s_t = f(s_{t-1}, \\dots)\\)."),
+           ("Because it has no recurrence, so it needs no teacher forcing.", False,
+            "It is trained with teacher forcing, like the recurrent models: the true previous tokens go in."),
+           ("Because the key–value cache stores every position's result.", False,
+            "The cache serves decoding, one token at a time; training needs no cache.")),
+        _q("With a key–value cache, what does one decoding step of a decoder layer compute?",
+           ("The whole prefix again, since the keys change when a token is added.", False,
+            "Thanks to the causal mask, the past never sees the new token, so its keys and values do not change."),
+           ("Only the new token's query, key and value; its key and value are appended to the cache.", True,
+            "Right: the attention then reads all cached keys, but nothing is recomputed, and the "
+            "output is identical."),
+           ("Nothing new: the cache stores the outputs of every future step.", False,
+            "The future is unknown when decoding; the cache stores the past's keys and values.")),
+    ),
 }
 
 
@@ -265,7 +310,7 @@ def _inline(text: str) -> str:
 
 
 def quiz(key: str) -> Quiz:
-    """The questions of chapter ``key`` (``"ch1"`` … ``"ch6"``), ready to display."""
+    """The questions of chapter ``key`` (``"ch1"`` … ``"ch7"``), ready to display."""
     if key not in QUIZZES:
         raise KeyError(f"no quiz called {key!r}; there are {', '.join(QUIZZES)}")
     return Quiz(key, QUIZZES[key])
