@@ -7,12 +7,16 @@ STAMP := $(VENV)/.installed
 # Notebooks run without progress bars outside JupyterLab, so stored outputs are reproducible.
 export COURSE_PROGRESS := 0
 export PYTHONHASHSEED := 0
+# Tests run on this many cores (pytest-xdist): each notebook, and each test module, stays on one.
+JOBS ?= 2
+XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: help setup book test unit nbval sync lab chapters solutions bench robustness clean browser
 
 help:
 	@echo "make book       build the Jupyter Book into _build/html (the main job)"
-	@echo "make test       every test: utils, nbval on solutions/ and chapters/, sync, book -W"
+	@echo "make unit       the unit tests of utils, grading and tools (no notebook, book or nbgrader)"
+	@echo "make test       every test: unit, nbval on solutions/ and chapters/, sync, book -W, nbgrader"
 	@echo "make lab        JupyterLab on chapters/"
 	@echo "make chapters   regenerate chapters/ from solutions/ (executed)"
 	@echo "make solutions  re-execute solutions/ in place"
@@ -30,19 +34,21 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --all
 	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
 
-# One pytest run: unit tests, sync and metadata checks, the -W book build, and nbval over both
-# notebook folders. Exit code 5 (nothing collected) fails like any other non-zero code.
+# One pytest run: unit tests, sync and metadata checks, the -W book build, nbgrader, and nbval over
+# both notebook folders (chapters/ under another seed: see conftest.py). Exit code 5 (nothing
+# collected) fails like any other non-zero code.
 test: $(STAMP)
 	@bash tools/install_browser.sh
 	$(PY) -m pytest tests solutions chapters --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600 $(XDIST)
 
 browser: $(STAMP)
 	@bash tools/install_browser.sh
 	$(PY) -m pytest tests/test_browser.py tests/test_book.py
 
+# The unit tests of utils/, grading/ and tools/: everything not marked slow (about a minute).
 unit: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not slow" $(XDIST)
 
 nbval: $(STAMP)
 	$(PY) -m pytest solutions chapters --nbval --nbval-current-env \

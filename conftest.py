@@ -8,10 +8,19 @@ CPU than the one that made them, named in `tests/outputs_cpu.txt`, or under an
 `ATEN_CPU_CAPABILITY` that emulates another CPU), cells tagged
 `depends-on-training` are still run, and the claims they assert still checked, but their printed
 digits are not compared. `COURSE_NBVAL_STRICT=1` compares them anyway.
+
+The learner workbooks (`chapters/`) double as the run under another seed: each one's kernel
+starts with `COURSE_SEED_OFFSET=N` (N its chapter number: other model seeds, the same data) and
+another CPU's kernels (`ATEN_CPU_CAPABILITY`, see `utils.device.other_capability`), so every claim a
+chapter asserts is checked once with the seeds that made its outputs (`solutions/`) and once
+without them (`chapters/`). `COURSE_NBVAL_STRICT=1` runs `chapters/` with the course's own seeds
+and kernels and compares every output.
 """
 
 import os
 from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("COURSE_PROGRESS", "0")
 os.environ.setdefault("PYTHONHASHSEED", "0")
@@ -41,11 +50,28 @@ def recorded_cpus() -> tuple[str, dict[str, str]]:
     return default, per_file
 
 
+def another_seed_env(notebook: str | None) -> dict[str, str] | None:
+    """The environment a learner workbook's kernel starts with (``notebook`` relative to the
+    repository, e.g. ``chapters/07_transformer.ipynb``), or None for every other notebook."""
+    if not notebook or not notebook.startswith("chapters/") or os.environ.get("COURSE_NBVAL_STRICT") == "1":
+        return None
+    from utils.device import CAPABILITY_ENV, other_capability
+
+    env = {"COURSE_SEED_OFFSET": str(int(Path(notebook).name[:2]))}
+    if other_capability():
+        env[CAPABILITY_ENV] = other_capability()
+    return env
+
+
 def relaxed_reason(notebook: str | None = None) -> str | None:
     """Why training-dependent digits cannot be compared here (for ``notebook``, a path relative to
     the repository, e.g. ``solutions/07_transformer.ipynb``), or None where they can."""
     if os.environ.get("COURSE_NBVAL_STRICT") == "1":
         return None
+    if another_seed_env(notebook):
+        env = another_seed_env(notebook)
+        return ("the learner workbooks run under another seed and other kernels "
+                f"(COURSE_SEED_OFFSET={env['COURSE_SEED_OFFSET']}, ATEN_CPU_CAPABILITY={env.get('ATEN_CPU_CAPABILITY', 'unset')})")
     import torch
 
     from utils.device import CAPABILITY_ENV, cpu_fingerprint, emulated_capability
@@ -76,24 +102,95 @@ def pytest_report_header(config):
     if SEED_OFFSET_IN_SHELL not in (None, "", "0"):
         lines.append(f"COURSE_SEED_OFFSET={SEED_OFFSET_IN_SHELL} was set in the shell and is ignored here "
                      "(stored outputs come from the course's own seeds; see make robustness)")
+    if another_seed_env("chapters/01_x.ipynb"):
+        lines.append("nbval: chapters/NN_*.ipynb run under COURSE_SEED_OFFSET=NN and "
+                     f"ATEN_CPU_CAPABILITY={another_seed_env('chapters/01_x.ipynb').get('ATEN_CPU_CAPABILITY', 'unset')} "
+                     "(the run under another seed); solutions/ under the course's own seeds")
     return lines
 
 
+def _notebook_name(item) -> str | None:
+    if getattr(item, "cell", None) is None:
+        return None
+    path = Path(str(item.fspath)).resolve()
+    root = Path(__file__).parent
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+
+
+def _readme_seconds(notebook: str) -> float:
+    """A chapter's run time in the README's table (``make bench``), 60 where it has none."""
+    import re
+
+    readme = Path(__file__).parent / "README.md"
+    row = re.search(rf"^\| {int(Path(notebook).name[:2])} \|.*\| (\d+) s \|", readme.read_text(encoding="utf-8"), re.M)
+    return float(row.group(1)) if row else 60.0
+
+
+def _schedule(items) -> None:
+    """Start the longest work first, so that with ``pytest -n 2 --dist loadfile`` neither core
+    waits at the end.
+
+    xdist keeps each file on one worker: a notebook's cells run in one kernel, in order, and a test
+    module's fixtures are built once. A file's cost is its notebook's run time in the README's
+    table, or the ``seconds`` of its ``slow`` mark. Only the order of the files changes; within a
+    file it never does. (``--dist loadgroup`` cannot group here: xdist 3.8 renames node ids in a way
+    pytest 9 no longer sees.)"""
+    files: dict[str, list] = {}
+    cost: dict[str, float] = {}
+    for item in items:
+        notebook = _notebook_name(item)
+        slow = item.get_closest_marker("slow")
+        seconds = _readme_seconds(notebook) if notebook else float(slow.kwargs.get("seconds", 0)) if slow else 0.0
+        file = item.nodeid.split("::")[0]
+        files.setdefault(file, []).append(item)
+        cost[file] = max(cost.get(file, 0.0), seconds)
+    order = sorted(files, key=lambda f: -cost[f])          # stable: ties keep the collection order
+    items[:] = [item for file in order for item in files[file]]
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    """Start a learner workbook's kernel (nbval starts it when its first cell is set up) with the
+    environment of ``another_seed_env``; the test process's own environment is restored after."""
+    env = another_seed_env(_notebook_name(item))
+    saved = {key: os.environ.get(key) for key in env or {}}
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def pytest_collection_modifyitems(config, items):
+    relax_comparisons(items)
+    _schedule(items)
+
+
+def relax_comparisons(items) -> None:
     """Run, but do not compare the outputs of, `depends-on-training` cells where they cannot match.
 
     Training on a GPU, or on another CPU model, uses other kernels, so printed metrics differ in
     the last digits (measured: chapter 5's steps to its target went from 120 to 160 on one score
     between two CPU models); the notebooks assert their claims (e.g. accuracy >= 99%), and those
     assertions still run. On the CPU that made the outputs every output is compared.
+
+    Cells tagged `depends-on-seed` print what the model seed alone decides (an untrained model's
+    weights or loss, a draw from `seed_everything`): the same on every CPU, so compared everywhere
+    except in the learner workbooks' run under another seed (``another_seed_env``).
     """
-    notebook_items = [item for item in items if getattr(item, "cell", None) is not None]
-    root = Path(__file__).parent
     reasons: dict[str, str | None] = {}
-    for item in notebook_items:
-        path = Path(str(item.fspath)).resolve()
-        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    for item in items:
+        name = _notebook_name(item)
+        if name is None:
+            continue
         if name not in reasons:
             reasons[name] = relaxed_reason(name)
-        if reasons[name] is not None and "depends-on-training" in item.cell.get("metadata", {}).get("tags", []):
+        tags = item.cell.get("metadata", {}).get("tags", [])
+        if reasons[name] is not None and "depends-on-training" in tags:
             item.options["check"] = False
+        if "depends-on-seed" in tags and another_seed_env(name):
+            item.options["check"] = False   # an untrained model's or a seeded draw's digits

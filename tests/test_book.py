@@ -2,6 +2,10 @@
 
 import re
 
+import pytest
+
+pytestmark = pytest.mark.slow(seconds=20)   # builds the book (-W -n) once per worker
+
 
 def test_book_builds_without_warnings(html):
     assert (html / "intro.html").exists() and (html / "index.html").exists()

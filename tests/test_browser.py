@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow(seconds=170), pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="headless Chromium is not installed and could not be installed here "
     "(Debian packages chromium and chromium-driver; tools/install_browser.sh)",
-)
+)]
 
 # Pages Sphinx generates that are not part of the course's content.
 SKIP_PAGES = {"genindex.html", "search.html"}

@@ -1,5 +1,6 @@
 """utils.device: device choice, seeding and the CPU fingerprint."""
 
+import os
 import platform
 import random
 import re
@@ -115,13 +116,13 @@ def test_only_training_cells_lose_their_comparison_and_only_where_relaxed(monkey
 
     monkeypatch.setattr(root, "relaxed_reason", lambda name=None: "another CPU")
     tagged, plain, unit_test = items()
-    root.pytest_collection_modifyitems(None, [tagged, plain, unit_test])
+    root.relax_comparisons([tagged, plain, unit_test])
     assert tagged.options["check"] is False and plain.options["check"] is True
     assert not hasattr(unit_test, "options")
 
     monkeypatch.setattr(root, "relaxed_reason", lambda name=None: None)
     tagged, plain, unit_test = items()
-    root.pytest_collection_modifyitems(None, [tagged, plain, unit_test])
+    root.relax_comparisons([tagged, plain, unit_test])
     assert tagged.options["check"] is True and plain.options["check"] is True
 
 
@@ -158,3 +159,52 @@ def test_a_notebook_recorded_on_another_cpu_is_compared_there(monkeypatch, tmp_p
     assert root.relaxed_reason("solutions/07_x.ipynb") is None            # recorded here: every digit compared
     assert "not the kind" in root.relaxed_reason("solutions/01_y.ipynb")   # the others: recorded elsewhere
     assert "not the kind" in root.relaxed_reason()
+
+
+def test_the_learner_workbooks_run_under_their_own_seed_offset_and_other_kernels(monkeypatch):
+    import conftest as root
+
+    monkeypatch.delenv("COURSE_NBVAL_STRICT", raising=False)
+    env = root.another_seed_env("chapters/04_bahdanau_decoder.ipynb")
+    assert env["COURSE_SEED_OFFSET"] == "4"
+    assert env.get("ATEN_CPU_CAPABILITY") == other_capability()
+    assert root.another_seed_env("solutions/04_bahdanau_decoder.ipynb") is None
+    assert root.another_seed_env(None) is None
+    assert "another seed" in root.relaxed_reason("chapters/04_bahdanau_decoder.ipynb")
+    monkeypatch.setenv("COURSE_NBVAL_STRICT", "1")                    # strict: the course's own seeds
+    assert root.another_seed_env("chapters/04_bahdanau_decoder.ipynb") is None
+
+
+def test_seed_cells_lose_their_comparison_only_in_the_run_under_another_seed(monkeypatch):
+    import conftest as root
+
+    monkeypatch.delenv("COURSE_NBVAL_STRICT", raising=False)
+    monkeypatch.setattr(root, "relaxed_reason", lambda name=None: None)   # this CPU made the outputs
+    repo = Path(__file__).parent.parent
+
+    def seed_cell(folder):
+        return SimpleNamespace(cell={"metadata": {"tags": ["depends-on-seed"]}}, options={"check": True},
+                               fspath=repo / folder / "02_attention_as_weighted_average.ipynb")
+
+    in_solutions, in_chapters = seed_cell("solutions"), seed_cell("chapters")
+    root.relax_comparisons([in_solutions, in_chapters])
+    assert in_solutions.options["check"] is True and in_chapters.options["check"] is False
+
+
+def test_a_workbook_kernel_starts_with_the_offset_and_the_test_process_keeps_its_own(monkeypatch):
+    import conftest as root
+
+    monkeypatch.delenv("COURSE_NBVAL_STRICT", raising=False)
+    monkeypatch.delenv("COURSE_SEED_OFFSET", raising=False)
+    repo = Path(__file__).parent.parent
+    item = SimpleNamespace(cell={"metadata": {}}, fspath=repo / "chapters" / "06_self_attention.ipynb")
+    wrapper = root.pytest_runtest_setup(item)
+    next(wrapper)                                   # where nbval starts the kernel
+    assert os.environ["COURSE_SEED_OFFSET"] == "6"
+    with pytest.raises(StopIteration):
+        next(wrapper)
+    assert "COURSE_SEED_OFFSET" not in os.environ
+    plain = SimpleNamespace(cell={"metadata": {}}, fspath=repo / "solutions" / "06_self_attention.ipynb")
+    wrapper = root.pytest_runtest_setup(plain)
+    next(wrapper)
+    assert "COURSE_SEED_OFFSET" not in os.environ

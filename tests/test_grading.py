@@ -30,6 +30,8 @@ from grading.audit import scan
 from tools.grading import assignment_name, audit, autograde, prepare, release
 from tools.notebooks import CHAPTERS, solution_paths
 
+pytestmark = pytest.mark.slow(seconds=500)   # nbgrader generates 7 assignments and autogrades 14 submissions
+
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 GRADED = "02_attention_as_weighted_average.ipynb"  # the chapter whose grading path is driven whole

@@ -19,8 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="headless Chromium is not installed (tools/install_browser.sh)")
+pytestmark = [pytest.mark.slow(seconds=30),
+              pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                 reason="headless Chromium is not installed (tools/install_browser.sh)")]
 
 
 @pytest.fixture(scope="module")

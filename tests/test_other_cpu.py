@@ -12,7 +12,8 @@ machine offers, with a right answer computed by that capability's kernels:
 
 The first test proves that the emulation really changes the numbers, so none of this passes by
 doing nothing. The numeric unit tests of ``utils`` run once more under the other capability at the
-end. The notebooks' claims run under it in ``tests/test_claims_under_another_seed.py``.
+end. The notebooks' claims run under it when nbval runs the learner workbooks (``chapters/``, see the root
+``conftest.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import pytest
 from grading.judge import judge
 from utils.checks.submit import CHECKS
 from utils.device import CAPABILITY_ENV, native_capability, other_capability
+
+pytestmark = pytest.mark.slow(seconds=45)   # each test starts Python processes under other kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 NARROWER = {"avx512": ["avx2", "default"], "avx2": ["default"], "default": []}[native_capability()]

@@ -16,6 +16,8 @@ import bench  # noqa: E402
 import robustness  # noqa: E402
 from nbrun import describe_failure, failing_line, run_cells  # noqa: E402
 
+pytestmark = pytest.mark.slow(seconds=70)   # runs small notebooks in kernels
+
 
 def _notebook(path: Path, *sources: str) -> Path:
     nb = nbformat.v4.new_notebook()

@@ -8,6 +8,8 @@ from nbconvert import SlidesExporter
 
 from tools.notebooks import CHAPTERS
 
+pytestmark = pytest.mark.slow(seconds=10)   # nbconvert on every chapter
+
 CHAPTER_PATHS = sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
 
 
