@@ -58,7 +58,7 @@ def judge(record: object, expected_check: str | None = None,
     try:
         with use_references(REFERENCES):
             result = check_by_name(name)(*replayers, verbose=False, hidden=True)
-    except Exception as exc:  # a forged or truncated record
+    except Exception as exc:  # noqa: BLE001 - a forged or truncated record may raise anything
         return Verdict(False, f"❌ {name}: the record could not be judged ({type(exc).__name__}: {exc})")
     message = result.message + (SUFFIX if result.passed else "")
     return Verdict(bool(result.passed is True), message)

@@ -48,7 +48,7 @@ def _source_notebook(source_root: str, resources: dict) -> NotebookNode | None:
 
 def _released(cell) -> str:
     """The cell's source as learners got it (hidden tests removed, as generate_assignment does)."""
-    from nbgrader.preprocessors import ClearHiddenTests  # noqa: PLC0415
+    from nbgrader.preprocessors import ClearHiddenTests
 
     copy = nbformat.from_dict(json.loads(json.dumps(cell)))
     ClearHiddenTests().preprocess_cell(copy, {}, 0)
@@ -107,7 +107,7 @@ class HardenedExecute(Execute):
     execute_cell = run_sync(async_execute_cell)
 
     async def _restart_and_replay(self, cell_index: int) -> None:
-        from jupyter_client.utils import ensure_async  # noqa: PLC0415
+        from jupyter_client.utils import ensure_async
 
         await ensure_async(self.km.restart_kernel(now=True))
         await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))

@@ -63,7 +63,7 @@ def attend_source(scores, annotations, src_lengths):
 
 def decoder_step(prev_token, s_prev, enc_out, keys, mask):
     """:meth:`BahdanauDecoder.step` of the checker's decoder -> ``(logits, s_t, weights)``."""
-    from utils.checks.bahdanau import checker_decoder  # noqa: PLC0415
+    from utils.checks.bahdanau import checker_decoder
 
     logits, state, weights = checker_decoder().step(prev_token, BahdanauState(s_prev, keys), enc_out, mask)
     return logits, state.hidden, weights
@@ -86,7 +86,7 @@ def local_p(scores, h_t, W_p, v_p, src_lengths, D):
 
 def luong_step(prev_token, h_prev, h_tilde_prev, enc_out, src_mask):
     """:meth:`LuongDecoder.step` of the checker's decoder -> ``(logits, h_t, h̃_t, weights)``."""
-    from utils.checks.luong import checker_luong_decoder  # noqa: PLC0415
+    from utils.checks.luong import checker_luong_decoder
 
     decoder = checker_luong_decoder()
     B = prev_token.shape[0]

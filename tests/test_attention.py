@@ -181,7 +181,8 @@ def test_context_is_a_convex_combination_of_values(T_k, seed):
     "call,message",
     [
         (lambda: dot_score(torch.zeros(2, 3, 64), torch.zeros(2, 4, 32)), "key has 32 features but query has 64"),
-        (lambda: scaled_dot_product_attention(torch.zeros(1, 3, 4), torch.zeros(1, 5, 4), torch.zeros(1, 6, 2)), "value has 6 positions but key has 5"),
+        (lambda: scaled_dot_product_attention(torch.zeros(1, 3, 4), torch.zeros(1, 5, 4), torch.zeros(1, 6, 2)),
+         "value has 6 positions but key has 5"),
         (lambda: dot_score(torch.zeros(4), torch.zeros(4)), "query must have at least 2 dimensions"),
         (lambda: dot_score(torch.zeros(2, 3, 4), torch.zeros(5, 3, 4)), "batch dimensions do not broadcast"),
         (lambda: masked_softmax(torch.zeros(2, 3), torch.ones(2, 4, dtype=torch.bool)), "mask of shape (2, 4) does not broadcast"),

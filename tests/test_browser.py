@@ -171,7 +171,7 @@ def test_quiz_and_hints_work_without_a_kernel(browser, served, chapter):
         summary = option.find_element(By.TAG_NAME, "summary")
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
         summary.send_keys(Keys.ENTER) if option is options[0] else summary.click()
-        WebDriverWait(browser, 10).until(lambda d: option.get_attribute("open") is not None)
+        WebDriverWait(browser, 10).until(lambda d, option=option: option.get_attribute("open") is not None)
         text = option.find_element(By.TAG_NAME, "p").text
         assert text, "an opened option shows its explanation"
         feedback[text.split(".")[0]] = text

@@ -4,8 +4,13 @@ import pytest
 import torch
 
 from utils.captioning import (
-    CaptionOutput, GlimpseCaptioner, RegionEncoder, attended_on_target, caption_step,
-    evaluate_captions, reinforce_gradient_samples,
+    CaptionOutput,
+    GlimpseCaptioner,
+    RegionEncoder,
+    attended_on_target,
+    caption_step,
+    evaluate_captions,
+    reinforce_gradient_samples,
 )
 from utils.data import DIGIT_VOCAB, canvas_batches, make_digit_canvases
 from utils.glimpse import MovingAverageBaseline

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from utils.bahdanau import BahdanauState
 from grading import references as R
 from tests.conftest import ours
+from utils.bahdanau import BahdanauState
 from utils.checks.bahdanau import check_alignment_scores, check_attend_source, check_decoder_step, checker_decoder
 
 reference_alignment_scores, reference_attend_source = ours(R.alignment_scores), ours(R.attend_source)

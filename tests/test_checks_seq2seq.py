@@ -8,9 +8,7 @@ import torch.nn.functional as F
 
 from grading import references as R
 from tests.conftest import ours
-from utils.checks.seq2seq import (
-    check_context_budget, check_decode_loop, check_masked_cross_entropy, check_position_error_rates,
-)
+from utils.checks.seq2seq import check_context_budget, check_decode_loop, check_masked_cross_entropy, check_position_error_rates
 
 reference_context_budget, reference_decode_loop = ours(R.context_budget), ours(R.decode_loop)
 reference_position_error_rates, sequence_loss = ours(R.position_error_rates), ours(R.REFERENCES["masked_cross_entropy"])

@@ -6,8 +6,18 @@ import pytest
 import torch
 
 from utils.data import (
-    DATE_FORMATS, SOURCE_CHARS, TARGET_CHARS, TARGET_SPANS, Batch, BucketBatches, Vocab, collate,
-    format_date, iterate_batches, make_date_task, make_sequence_task,
+    DATE_FORMATS,
+    SOURCE_CHARS,
+    TARGET_CHARS,
+    TARGET_SPANS,
+    Batch,
+    BucketBatches,
+    Vocab,
+    collate,
+    format_date,
+    iterate_batches,
+    make_date_task,
+    make_sequence_task,
 )
 
 
@@ -47,10 +57,10 @@ def test_sequence_tasks_are_seeded_and_correct(kind):
 def test_equal_tokens_lengths_favour_short_sources():
     uniform, _ = make_sequence_task("reverse", 4000, 4, 40, seed=3)
     equal, _ = make_sequence_task("reverse", 4000, 4, 40, seed=3, lengths="equal_tokens")
-    count = lambda pairs, n: sum(len(s) == n for s, _ in pairs)  # noqa: E731
+    count = lambda pairs, n: sum(len(s) == n for s, _ in pairs)
     assert count(equal, 4) > 4 * count(equal, 40)  # p ∝ 1/length: ten times as likely
     assert 0.5 < count(uniform, 4) / count(uniform, 40) < 2
-    tokens = lambda pairs, lo, hi: sum(len(s) for s, _ in pairs if lo <= len(s) <= hi)  # noqa: E731
+    tokens = lambda pairs, lo, hi: sum(len(s) for s, _ in pairs if lo <= len(s) <= hi)
     assert 0.7 < tokens(equal, 4, 13) / tokens(equal, 31, 40) < 1.4  # about as many tokens of each
     assert all(t == s[::-1] for s, t in equal)
     with pytest.raises(ValueError, match="lengths"):

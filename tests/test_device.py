@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.device import (
-    cpu_fingerprint, describe_device, native_capability, other_capability, pick_device, seed_everything,
-)
+from utils.device import cpu_fingerprint, describe_device, native_capability, other_capability, pick_device, seed_everything
 
 
 def test_pick_device_prefers_cuda_then_mps_then_cpu(capsys):

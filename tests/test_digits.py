@@ -4,10 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.data import (
-    DIGIT_VOCAB, CanvasBatch, DigitCanvases, canvas_batches, digit_split, load_digit_images,
-    make_digit_canvases, region_windows,
-)
+from utils.data import DIGIT_VOCAB, CanvasBatch, DigitCanvases, canvas_batches, digit_split, load_digit_images, make_digit_canvases, region_windows
 
 
 def test_load_digit_images_scaled_and_cached():

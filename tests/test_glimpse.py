@@ -6,10 +6,7 @@ import pytest
 import torch
 
 from utils.attention import AdditiveScore
-from utils.glimpse import (
-    Glimpse, HardAttention, MovingAverageBaseline, SoftAttention, hard_glimpse, reinforce_loss,
-    soft_glimpse,
-)
+from utils.glimpse import Glimpse, HardAttention, MovingAverageBaseline, SoftAttention, hard_glimpse, reinforce_loss, soft_glimpse
 
 
 # ----------------------------------------------------------------------------------------------

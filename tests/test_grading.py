@@ -27,7 +27,7 @@ import nbformat
 import pytest
 
 from grading.audit import scan
-from tools.grading import assignment_name, audit, autograde, prepare, release
+from tools.grading import assignment_name, audit, prepare, release
 from tools.notebooks import CHAPTERS, solution_paths
 
 pytestmark = pytest.mark.slow(seconds=500)   # nbgrader generates 7 assignments and autogrades 14 submissions

@@ -7,9 +7,17 @@ import pytest
 import torch
 
 from utils.beam import select_state
-from utils.luong import (LuongAttention, LuongDecoder, build_luong_model, gaussian_factor,
-                         local_weights, predict_position, teacher_forced_trace, window_mask,
-                         windowed_dot_attention)
+from utils.luong import (
+    LuongAttention,
+    LuongDecoder,
+    build_luong_model,
+    gaussian_factor,
+    local_weights,
+    predict_position,
+    teacher_forced_trace,
+    window_mask,
+    windowed_dot_attention,
+)
 from utils.seq2seq import length_mask
 
 

@@ -4,12 +4,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-from utils.plots import attention_heatmap, to_numpy, weights_bar  # noqa: E402
+from utils.plots import attention_heatmap, to_numpy, weights_bar
 
 
 def test_heatmap_shows_the_weights_with_labels():

@@ -12,9 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
-import bench  # noqa: E402
-import robustness  # noqa: E402
-from nbrun import describe_failure, failing_line, run_cells  # noqa: E402
+import bench  # noqa: E402 - tools/ is on sys.path only from the line above
+import robustness  # noqa: E402 - tools/ is on sys.path only from the line above
+from nbrun import describe_failure, failing_line, run_cells  # noqa: E402 - tools/ is on sys.path only from the line above
 
 pytestmark = pytest.mark.slow(seconds=70)   # runs small notebooks in kernels
 

@@ -4,30 +4,25 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
 
-from utils.data import (  # noqa: E402
+from utils.data import (
     FILLER_WORDS,
     NEGATIVE_WORDS,
     POSITIVE_WORDS,
+    Vocab,
     collate_text,
     iterate_text_batches,
     make_sentiment_task,
+    make_sequence_task,
     sentiment_label,
 )
-from utils.plots import attention_grid, token_weights  # noqa: E402
-from utils.data import Vocab, make_sequence_task  # noqa: E402
-from utils.self_attention_models import (  # noqa: E402
-    BiLSTMSelfAttentionClassifier,
-    SelfAttentivePooling,
-    TransformerTagger,
-    exact_match,
-    tagging_tensors,
-)
+from utils.plots import attention_grid, token_weights
+from utils.self_attention_models import BiLSTMSelfAttentionClassifier, SelfAttentivePooling, TransformerTagger, exact_match, tagging_tensors
 
 CUES = set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
 

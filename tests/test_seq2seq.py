@@ -6,10 +6,18 @@ import pytest
 import torch
 from torch import nn
 
-from utils.data import BucketBatches, collate, make_sequence_task
+from utils.data import BucketBatches, make_sequence_task
 from utils.seq2seq import (
-    Encoder, LengthExperiment, PlainDecoder, PlainState, Seq2Seq, build_plain_model,
-    length_experiment_config, length_mask, source_gradient_norms, time_recurrence_vs_matmul,
+    Encoder,
+    LengthExperiment,
+    PlainDecoder,
+    PlainState,
+    Seq2Seq,
+    build_plain_model,
+    length_experiment_config,
+    length_mask,
+    source_gradient_norms,
+    time_recurrence_vs_matmul,
 )
 from utils.training import evaluate_seq2seq, fit, seq2seq_step
 

@@ -7,20 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.positional import (
-    LearnedPositionalEncoding,
-    SinusoidalPositionalEncoding,
-    sinusoidal_positional_encoding,
-)
-from utils.transformer import (
-    MultiHeadAttention,
-    TransformerEncoder,
-    TransformerEncoderBlock,
-    causal_mask,
-    _merge_heads,
-    padding_mask,
-    _split_heads,
-)
+from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_positional_encoding
+from utils.transformer import MultiHeadAttention, TransformerEncoder, TransformerEncoderBlock, _merge_heads, _split_heads, causal_mask, padding_mask
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

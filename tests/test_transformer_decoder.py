@@ -9,8 +9,12 @@ from utils.beam import beam_search, select_state
 from utils.seq2seq import Seq2Seq, length_mask, source_gradient_norms
 from utils.transformer import MultiHeadAttention, TransformerEncoder, causal_mask, padding_mask
 from utils.transformer_decoder import (
-    TransformerDecoder, TransformerDecoderBlock, TransformerDecoderState, TransformerSourceEncoder,
-    build_transformer_model, cross_attention_maps,
+    TransformerDecoder,
+    TransformerDecoderBlock,
+    TransformerDecoderState,
+    TransformerSourceEncoder,
+    build_transformer_model,
+    cross_attention_maps,
 )
 
 TOL = 1e-5
@@ -365,8 +369,8 @@ def _step_past(model, state, enc_out, src_mask):
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_runs_on_cuda_and_agrees_with_the_cpu():
-    from utils.training import seq2seq_step, to_device
     from utils.data import collate, make_sequence_task
+    from utils.training import seq2seq_step, to_device
 
     model = small_model(seed=9)
     src, lengths, tgt_in = batch(seed=9)
@@ -401,7 +405,7 @@ def test_source_positions_counted_from_both_ends():
     src[1, 4:] = 0
     x = enc._embed_both_ends(src, lengths) - enc.embedding(src) * 4.0            # the positions alone
     half = sinusoidal_positional_encoding(12, 8)
-    close = lambda a, b: torch.allclose(a, b, atol=1e-5)                         # noqa: E731
+    close = lambda a, b: torch.allclose(a, b, atol=1e-5)
     assert close(x[0, :, :8], half[:7]) and close(x[1, :4, :8], half[:4])
     assert close(x[0, :, 8:], half[[6, 5, 4, 3, 2, 1, 0]])                       # 6 … 0 from the end
     assert close(x[1, :4, 8:], half[[3, 2, 1, 0]])                                # its own length, 4

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from nbrun import describe_failure, run_cells  # noqa: E402
+from nbrun import describe_failure, run_cells  # noqa: E402 - tools/ is on sys.path only from the line above
 
 TOPICS = {
     1: "encoder–decoder recap; the fixed-length bottleneck, vanishing gradients and sequential cost, measured",

@@ -25,7 +25,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from utils.transformer import MultiHeadAttention  # noqa: E402
+from utils.transformer import MultiHeadAttention
 
 # (batch B, length T, embed_dim E, heads H)
 SIZES = [(32, 32, 64, 4), (16, 128, 128, 4), (8, 256, 256, 8), (4, 512, 256, 8), (2, 1024, 512, 8)]
@@ -59,8 +59,8 @@ def bench(sizes, repeats: int, need_weights: bool) -> list[tuple[str, float, flo
             b, _ = theirs(x, x, x, need_weights=need_weights)
             if not torch.allclose(a, b, atol=1e-4):
                 raise SystemExit(f"outputs differ at size {(B, T, E, H)}: the comparison would be meaningless")
-            t_ours = median_ms(lambda: ours(x, x, x, need_weights=need_weights), repeats)
-            t_theirs = median_ms(lambda: theirs(x, x, x, need_weights=need_weights), repeats)
+            t_ours = median_ms(lambda m=ours, x=x: m(x, x, x, need_weights=need_weights), repeats)
+            t_theirs = median_ms(lambda m=theirs, x=x: m(x, x, x, need_weights=need_weights), repeats)
         rows.append((f"B={B} T={T} E={E} h={H}", t_ours, t_theirs))
     return rows
 

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-from tools.notebooks import CHAPTERS, CODE_STUB, solution_paths  # noqa: E402
+from tools.notebooks import CODE_STUB, solution_paths  # noqa: E402 - the repository is on sys.path only from the lines above
 
 CONFIG = '''# nbgrader configuration for "Attention, step by step" (written by tools/grading.py prepare).
 import os
@@ -125,14 +125,14 @@ def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader") -> tupl
     ``(graded, failed)``: ``(student, notebook, score, max_score)`` for each graded notebook and
     ``(student, notebook, reason)`` for each submission that could not be graded. Failed
     submissions are removed from the gradebook, so that no export shows them as 0."""
-    from nbgrader.api import Gradebook, MissingEntry  # noqa: PLC0415
+    from nbgrader.api import Gradebook, MissingEntry
 
     course = course.resolve()
     failed = []
     for path in sorted((course / "submitted").glob(f"*/{assignment}/*.ipynb")):
         try:
             nbformat.validate(nbformat.read(str(path), as_version=4))
-        except Exception as exc:  # not JSON, not a notebook, an invalid one
+        except Exception as exc:  # noqa: BLE001 - not JSON, not a notebook, an invalid one
             failed.append((path.parent.parent.name, path.stem, f"not a valid notebook: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}"))
     run = subprocess.run([nbgrader, "autograde", assignment, "--create", "--force"], cwd=course,
@@ -148,7 +148,7 @@ def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader") -> tupl
                     graded.append((student, notebook.name, notebook.score, notebook.max_score))
                 elif not any(f[0] == student and f[1] == notebook.name for f in failed):
                     failed.append((student, notebook.name, "nbgrader could not grade it: see the log above"))
-        for student, notebook, _ in failed:
+        for student, _notebook, _ in failed:
             try:
                 gb.remove_submission(assignment, student)
             except MissingEntry:
@@ -174,10 +174,10 @@ def release(out: Path) -> list[Path]:
 
 def expected() -> Path:
     """Store the references' answers on every visible case in utils/checks/expected.json."""
-    from grading.references import REFERENCES  # noqa: PLC0415
-    from utils.checks.core import STORE_PATH, capturing_expected, use_references  # noqa: PLC0415
-    from utils.checks.record import encode  # noqa: PLC0415
-    from utils.checks.submit import CHECKS, check_by_name  # noqa: PLC0415
+    from grading.references import REFERENCES
+    from utils.checks.core import STORE_PATH, capturing_expected, use_references
+    from utils.checks.record import encode
+    from utils.checks.submit import CHECKS, check_by_name
 
     with use_references(REFERENCES), capturing_expected() as store:
         for name in CHECKS:
@@ -191,7 +191,7 @@ def expected() -> Path:
 
 def audit(course: Path, assignment: str) -> list[tuple[str, str, object]]:
     """(student, notebook, finding) for every submitted answer cell worth reviewing by hand."""
-    from grading.audit import scan  # noqa: PLC0415
+    from grading.audit import scan
 
     rows = []
     for path in sorted((course / "submitted").glob(f"*/{assignment}/*.ipynb")):
@@ -200,7 +200,7 @@ def audit(course: Path, assignment: str) -> list[tuple[str, str, object]]:
         original = {c.source for c in nbformat.read(str(source), as_version=4).cells} if source.exists() else set()
         try:
             nb = nbformat.read(str(path), as_version=4)
-        except Exception as exc:  # a malformed submission is reported, not skipped
+        except Exception as exc:  # noqa: BLE001 - a malformed submission is reported, not skipped
             rows.append((student, path.name, f"cannot be read: {type(exc).__name__}: {exc}"))
             continue
         for i, cell in enumerate(nb.cells):

@@ -27,7 +27,8 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT / "tools"))  # last: tools/grading.py must not hide the grading/ package
 
-from nbrun import PatientClient  # noqa: E402  (replies polled: nbclient can miss one after a widget)
+from nbrun import PatientClient  # noqa: E402 - tools/ is on sys.path only from the line above (replies polled: nbclient can miss one after a widget)
+
 SOLUTIONS = ROOT / "solutions"
 CHAPTERS = ROOT / "chapters"
 
@@ -73,7 +74,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     )
     nb.metadata.kernelspec = nbformat.NotebookNode(KERNELSPEC)
     nb.metadata.language_info = nbformat.NotebookNode(LANGUAGE_INFO)
-    for index, cell in enumerate(nb.cells):
+    for cell in nb.cells:
         cell.metadata = nbformat.NotebookNode(
             {k: v for k, v in cell.metadata.items() if k in ALLOWED_CELL_METADATA}
         )

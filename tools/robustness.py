@@ -37,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
-from nbrun import describe_failure, run_cells  # noqa: E402
+from nbrun import describe_failure, run_cells  # noqa: E402 - tools/ is on sys.path only from the line above
+
 SOLUTIONS = ROOT / "solutions"
 CELL_TIMEOUT = 600   # seconds one cell may run (the longest takes about 70 s on 2 cores)
 RUN_TIMEOUT = 1200   # seconds one notebook may run, kernel start included

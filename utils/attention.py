@@ -34,10 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.validate import (
-    require_features, require_float, require_int, require_mask, require_number, require_same_dtype, require_tensor,
-    shape_of,
-)
+from utils.validate import require_features, require_float, require_int, require_mask, require_number, require_same_dtype, require_tensor, shape_of
 
 __all__ = [
     "dot_score",

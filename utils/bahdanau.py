@@ -27,8 +27,8 @@ from torch import nn
 
 from utils.attention import AdditiveScore, attend
 from utils.device import model_seed
-from utils.validate import require_finite, require_float, require_mask, require_tensor, require_token_ids
 from utils.seq2seq import Encoder, Seq2Seq
+from utils.validate import require_finite, require_float, require_mask, require_tensor, require_token_ids
 
 __all__ = ["AdditiveAttention", "BahdanauState", "BahdanauDecoder", "build_bahdanau_model",
            "alignment_accuracy", "DecodeTrace", "decode_trace"]

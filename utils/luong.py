@@ -30,8 +30,15 @@ from torch import nn
 from utils.attention import AdditiveScore, GeneralScore, _pool, attention_pool, masked_softmax
 from utils.device import model_seed
 from utils.validate import (
-    require_finite, require_float, require_int, require_lengths, require_mask, require_number, require_same_dtype,
-    require_tensor, require_token_ids,
+    require_finite,
+    require_float,
+    require_int,
+    require_lengths,
+    require_mask,
+    require_number,
+    require_same_dtype,
+    require_tensor,
+    require_token_ids,
 )
 
 __all__ = [
@@ -493,7 +500,7 @@ def build_luong_model(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hi
     and a :class:`LuongDecoder` with state ``2·hidden_size`` (so every score, dot included,
     fits), joined by :class:`utils.seq2seq.Seq2Seq`, initialised from
     ``torch.manual_seed(model_seed(seed))`` (see :func:`utils.device.model_seed`)."""
-    from utils.seq2seq import Encoder, Seq2Seq  # noqa: PLC0415
+    from utils.seq2seq import Encoder, Seq2Seq
 
     torch.manual_seed(model_seed(seed))
     encoder = Encoder(src_vocab_size, emb_dim, hidden_size, cell="gru", bidirectional=True, pad_id=pad_id)

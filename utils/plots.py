@@ -135,11 +135,11 @@ def attention_grid(weights, labels: Sequence[str] | None = None, title: str | No
     L, H = len(layers), layers[0].shape[0]
     fig, axes = plt.subplots(L, H, figsize=(cell_size * H + 0.4, cell_size * L + 0.4), squeeze=False)
     top = max(1e-12, max(float(w.max()) for w in layers))
-    for l, w in enumerate(layers):
+    for layer, w in enumerate(layers):
         for h in range(H):
-            ax = axes[l][h]
+            ax = axes[layer][h]
             attention_heatmap(w[h], x_labels=labels, y_labels=labels, ax=ax, cmap=cmap, colorbar=False,
-                              title=f"layer {l + 1}, head {h + 1}", xlabel="", ylabel="")
+                              title=f"layer {layer + 1}, head {h + 1}", xlabel="", ylabel="")
             ax.images[0].set_clim(0.0, top)  # every head on one scale, so that they compare
             ax.tick_params(labelsize=7)
             if labels is not None:

@@ -32,9 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from utils.data.sequences import Vocab, make_sequence_task
 from utils.device import model_seed
-from utils.validate import (
-    require_int, require_lengths, require_number, require_tensor, require_token_ids, resolve_device,
-)
+from utils.validate import require_int, require_lengths, require_number, require_tensor, require_token_ids, resolve_device
 
 __all__ = [
     "CELLS", "length_mask", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq",
@@ -439,8 +437,8 @@ def time_recurrence_vs_matmul(lengths: Sequence[int], hidden_size: int = 128, ba
     with torch.no_grad():
         for T in lengths:
             x = torch.randn(batch_size, T, hidden_size, generator=g).to(device)
-            result["recurrence"].append(_best_time(lambda: rnn(x), repeats, device))
-            result["matmul"].append(_best_time(lambda: x @ weight, repeats, device))  # (B, T, gates·H)
+            result["recurrence"].append(_best_time(lambda x=x: rnn(x), repeats, device))
+            result["matmul"].append(_best_time(lambda x=x: x @ weight, repeats, device))  # (B, T, gates·H)
     return result
 
 

@@ -357,7 +357,7 @@ def evaluate_seq2seq(model: nn.Module, pairs, src_vocab, tgt_vocab, device: torc
         ValueError: ``pairs`` empty; ``batch_size`` below 1; ``extra_len`` negative; an unknown
             or absent ``device``.
     """
-    from utils.data.sequences import collate  # noqa: PLC0415  (utils.data does not import training)
+    from utils.data.sequences import collate
 
     if not pairs:
         raise ValueError("pairs is empty")

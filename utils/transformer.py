@@ -27,7 +27,13 @@ from torch import nn
 
 from utils.attention import scaled_dot_product_attention
 from utils.validate import (
-    require_features, require_float, require_int, require_lengths, require_mask, require_number, require_same_dtype,
+    require_features,
+    require_float,
+    require_int,
+    require_lengths,
+    require_mask,
+    require_number,
+    require_same_dtype,
     require_tensor,
     resolve_device,
 )
@@ -327,7 +333,7 @@ class MultiHeadAttention(nn.Module):
 
     # -- copying weights to and from PyTorch's module ------------------------------------------
     @classmethod
-    def from_torch(cls, module: nn.MultiheadAttention) -> "MultiHeadAttention":
+    def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
         """A new ``MultiHeadAttention`` with ``module``'s sizes and weights (same device, dtype)."""
         ours = cls(module.embed_dim, module.num_heads, module.dropout, bias=module.in_proj_bias is not None,
                    kdim=module.kdim, vdim=module.vdim)
@@ -335,7 +341,7 @@ class MultiHeadAttention(nn.Module):
         return ours.to(device=ref.device, dtype=ref.dtype).load_from_torch(module)
 
     @torch.no_grad()
-    def load_from_torch(self, module: nn.MultiheadAttention) -> "MultiHeadAttention":
+    def load_from_torch(self, module: nn.MultiheadAttention) -> MultiHeadAttention:
         """Copy ``module``'s weights into this one (sizes must agree). Returns ``self``.
 
         PyTorch keeps ``W^Q, W^K, W^V`` stacked in ``in_proj_weight (3E, E)`` when
@@ -427,7 +433,7 @@ class TransformerEncoderBlock(nn.Module):
         return x, weights
 
     @torch.no_grad()
-    def load_from_torch(self, layer: nn.TransformerEncoderLayer) -> "TransformerEncoderBlock":
+    def load_from_torch(self, layer: nn.TransformerEncoderLayer) -> TransformerEncoderBlock:
         """Copy a ReLU ``nn.TransformerEncoderLayer``'s weights (same sizes and ``norm_first``)."""
         if layer.norm_first != self.norm_first:
             raise ValueError(f"norm_first differs: ours {self.norm_first}, layer's {layer.norm_first}")

@@ -155,7 +155,7 @@ class TransformerDecoderBlock(nn.Module):
         return x, weights
 
     @torch.no_grad()
-    def load_from_torch(self, layer: nn.TransformerDecoderLayer) -> "TransformerDecoderBlock":
+    def load_from_torch(self, layer: nn.TransformerDecoderLayer) -> TransformerDecoderBlock:
         """Copy a ReLU ``nn.TransformerDecoderLayer``'s weights (same sizes and ``norm_first``). Returns ``self``.
 
         Raises:

@@ -95,7 +95,7 @@ def capturing_expected():
 
 def _stored(name: str, description: str) -> Any:
     if _STATE["store"] is None:
-        from utils.checks.record import decode  # noqa: PLC0415
+        from utils.checks.record import decode
 
         raw = json.loads(STORE_PATH.read_text()) if STORE_PATH.exists() else {}
         _STATE["store"] = {check: {desc: decode(v) for desc, v in cases.items()}
@@ -276,7 +276,7 @@ def _changed(before: Any, after: Any) -> bool:
         return False
     try:
         return bool(before != after)
-    except Exception:  # objects without a usable ==: assume unchanged
+    except Exception:  # noqa: BLE001 - objects without a usable ==: assume unchanged
         return False
 
 
@@ -286,7 +286,7 @@ def matches(fn: Callable, args: tuple, wrong: Callable) -> bool:
         with time_limit(2.0), torch.no_grad():
             got = fn(*(_clone(a) for a in args))
         return compare_outputs(got, wrong(*(_clone(a) for a in args))) is None
-    except BaseException:  # learner code: anything may happen, and it only means "no hint"
+    except BaseException:  # noqa: BLE001 - learner code: anything may happen, and it only means "no hint"
         return False
 
 
@@ -381,7 +381,7 @@ def run_check(
             return finish(False, NOT_IMPLEMENTED, "not-implemented")
         except _Timeout:
             return finish(False, f"still running after {timeout:g} s {where} (an endless loop?)", "failed")
-        except Exception as exc:  # learner code may raise anything
+        except Exception as exc:  # noqa: BLE001 - learner code may raise anything
             message = str(exc).splitlines()[0] if str(exc) else ""
             return finish(False, f"raised {type(exc).__name__}: {message} {where}".replace("  ", " "), "failed")
         for i, (before, after) in enumerate(zip(case.args, args)):
@@ -405,7 +405,7 @@ def run_check(
             return finish(False, NOT_IMPLEMENTED, "not-implemented")
         except _Timeout:
             return finish(False, f"still running after {timeout:g} s (an endless loop?)", "failed")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - learner code may raise anything
             return finish(False, f"raised {type(exc).__name__}: {exc}", "failed")
         if problem:
             return finish(False, problem, "failed")

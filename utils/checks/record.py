@@ -233,7 +233,7 @@ class Recorder:
 
 
 def _exception(name: str, message: str) -> BaseException:
-    from utils.checks.core import _Timeout  # noqa: PLC0415 (core imports this module)
+    from utils.checks.core import _Timeout
 
     if name == "NotImplementedError":
         return NotImplementedError(message)
@@ -243,7 +243,7 @@ def _exception(name: str, message: str) -> BaseException:
     if isinstance(builtin, type) and issubclass(builtin, Exception):
         try:
             return builtin(message)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an exception class whose constructor wants more: use the stand-in below
             pass
     return type(name, (Exception,), {})(message)
 

@@ -109,7 +109,7 @@ def submit(name: str, *fns: Any) -> None:
     """The hidden test of exercise ``name``: see the module's docstring."""
     rec = record(name, *fns)
     if os.environ.get(GRADER_ENV) == "record":
-        from IPython.display import display  # noqa: PLC0415
+        from IPython.display import display
 
         n = sum(len(c) for c in rec["calls"] if c)
         display({MIME: rec, "text/plain": f"[{n} calls of {name} recorded for the grader]"}, raw=True)

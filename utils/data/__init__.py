@@ -3,7 +3,7 @@
 One module per kind of data; everything is re-exported here, so ``from utils.data import …``.
 """
 
-from utils.data.sequences import *  # noqa: F401,F403  vocabularies, copy/reverse/sort, batching
-from utils.data.text import *  # noqa: F401,F403  a synthetic text-classification task
-from utils.data.dates import *  # noqa: F401,F403  date normalisation to ISO, with field spans
-from utils.data.digits import *  # noqa: F401,F403  canvases of handwritten digits (chapter 3)
+from utils.data.dates import *  # noqa: F403  date normalisation to ISO, with field spans
+from utils.data.digits import *  # noqa: F403  canvases of handwritten digits (chapter 3)
+from utils.data.sequences import *  # noqa: F403  vocabularies, copy/reverse/sort, batching
+from utils.data.text import *  # noqa: F403  a synthetic text-classification task

@@ -1,0 +1,23 @@
+"""The code is linted as configured in pyproject.toml ([tool.ruff]): ruff must find nothing."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUFF = Path(sys.executable).parent / "ruff"
+
+
+def test_ruff_finds_nothing():
+    assert RUFF.exists(), f"ruff is not installed next to {sys.executable} (requirements.txt pins it)"
+    result = subprocess.run([str(RUFF), "check", "--no-cache", "--output-format", "concise", str(ROOT)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_ruff_would_fail_on_a_real_mistake(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os\n\n\ndef f():\n    return undefined_name\n")
+    result = subprocess.run([str(RUFF), "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(bad)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "F401" in result.stdout and "F821" in result.stdout
