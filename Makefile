@@ -46,7 +46,7 @@ browser: $(STAMP)
 	@bash tools/install_browser.sh
 	$(PY) -m pytest tests/test_browser.py tests/test_book.py
 
-# The unit tests of utils/, grading/ and tools/: everything not marked slow (about a minute).
+# The unit tests of utils/, grading/ and tools/: everything not marked slow (about 30 s).
 unit: $(STAMP)
 	$(PY) -m pytest tests -m "not slow" $(XDIST)
 

@@ -43,6 +43,7 @@ def test_each_other_combination_has_a_rule_that_shows_it():
             assert f":has(#{ex.uid}-0-{i}:checked):has(#{ex.uid}-1-{j}:checked) .course-frame.f-{i}-{j}{{display:block}}" in page
 
 
+@pytest.mark.slow(seconds=17)   # every frame of three chapters' explorers, drawn
 @pytest.mark.parametrize("make", [attention_explorer, positions_explorer, local_window_explorer])
 def test_the_explorers_carry_their_static_version(make):
     shown = make()
