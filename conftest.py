@@ -17,6 +17,7 @@ without them (`chapters/`). `COURSE_NBVAL_STRICT=1` runs `chapters/` with the co
 and kernels and compares every output.
 """
 
+import copy
 import os
 from pathlib import Path
 
@@ -167,7 +168,37 @@ def pytest_runtest_setup(item):
 
 def pytest_collection_modifyitems(config, items):
     relax_comparisons(items)
+    rerun_checks_at_the_end(items)
     _schedule(items)
+
+
+def is_check_cell(cell) -> bool:
+    """An exercise's check cell: nbgrader's ``test-…`` cells (locked, graded)."""
+    return str(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")).startswith("test-")
+
+
+def rerun_checks_at_the_end(items) -> None:
+    """After a notebook's last cell, run every check cell again in the same kernel, and expect the
+    verdict it printed the first time (its stored output).
+
+    This is what a learner does who solved an exercise, ran on, and went back: a later cell that
+    rebinds an exercise's name (imports the course's version under it, or reuses it for a number)
+    turns "✅ passed" into an accusation. In ``solutions/`` every exercise is solved, so every
+    re-run must pass again; in the learner workbooks every exercise is still open, so every re-run
+    must say "not implemented yet" again, not "the course's own implementation".
+    """
+    from nbval.plugin import IPyNbCell
+
+    by_file: dict[object, list] = {}
+    for item in items:
+        if isinstance(item, IPyNbCell):
+            by_file.setdefault(item.parent, []).append(item)
+    for parent, cells in by_file.items():
+        reruns = [IPyNbCell.from_parent(parent, name=f"{cell.name} again, after the last cell", cell_num=cell.cell_num,
+                                        cell=cell.cell, options=copy.copy(cell.options))
+                  for cell in cells if is_check_cell(cell.cell)]
+        where = items.index(cells[-1]) + 1
+        items[where:where] = reruns
 
 
 def relax_comparisons(items) -> None:

@@ -245,9 +245,14 @@ def compare_outputs(
         diff = torch.where(close, torch.zeros_like(g64), (g64 - e64).abs())
         flat = int(torch.argmax(diff))
         idx = tuple(int(i) for i in np.unravel_index(flat, tuple(g64.shape))) if g64.dim() else ()
+        got_v, exp_v = g64[idx].item(), e64[idx].item()
+        scale = max(abs(exp_v), 1e-12)
+        off = f"{abs(got_v - exp_v) / scale:.1%} of the expected value" if abs(exp_v) > atol else f"{abs(got_v - exp_v):.3g}"
+        wrong = int((~close).sum())
         return (
-            f"{what} differs at index {idx}: got {g64[idx].item():.6g}, "
-            f"expected {e64[idx].item():.6g}"
+            f"{what} differs at index {idx}: got {got_v:.6g}, expected {exp_v:.6g} (off by {off}, "
+            f"{wrong} of {close.numel()} values wrong; allowed: {rtol:g} relative, {atol:g} absolute, "
+            f"so this is not rounding)"
         )
     return None
 
@@ -364,11 +369,14 @@ def run_check(
         return CheckResult(name, True, f"captured {len(cases)} cases", "passed")
 
     if not callable(candidate):
-        return finish(False, f"expected a function, got {type(candidate).__name__}", "failed")
+        return finish(False, f"expected a function, got a {type(candidate).__name__}: if you wrote the function, a "
+                      f"later cell may have given its name to something else; run your exercise cell again, then "
+                      f"this check", "failed")
     own = course_implementation(candidate)
     if own:
-        return finish(False, f"this is the course's own implementation ({own}), not yours: "
-                      "write the function yourself", "failed")
+        return finish(False, f"this is the course's own implementation ({own}), not yours: write the function "
+                      f"yourself (if you did, a later cell may have imported the course's version under its "
+                      f"name; run your exercise cell again, then this check)", "failed")
 
     for case in cases:
         where = f'on "{case.description}"'
