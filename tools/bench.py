@@ -89,6 +89,58 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+HEADER_RE = re.compile(r"\*\*Run time:\*\* (\d+) s on 2 CPU cores in `make bench` \(peak memory (\d+) MiB\)")
+INSTRUCTORS_RE = re.compile(r"^\*Run time: (\d+) s on 2 CPU cores in `make bench`, peak memory (\d+) MiB\.\*$", re.M)
+README_ROW_RE = re.compile(r"^\| (\d+) \| \[.*\]\(chapters/(\S+)\) \|.*\| (\d+) s \| (\d+) MiB \|$", re.M)
+
+
+def stated_run_times() -> dict[str, dict[str, tuple[int, int]]]:
+    """Every place that quotes a chapter's run time and peak memory: ``{notebook: {where: (s, MiB)}}``
+    for the README's table, the chapter's first cell (solutions/ and chapters/) and instructors.md."""
+    found: dict[str, dict[str, tuple[int, int]]] = {}
+    for m in README_ROW_RE.finditer((ROOT / "README.md").read_text(encoding="utf-8")):
+        found.setdefault(m.group(2), {})["README.md"] = (int(m.group(3)), int(m.group(4)))
+    for folder in ("solutions", "chapters"):
+        for path in sorted((ROOT / folder).glob("[0-9][0-9]_*.ipynb")):
+            first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+            m = HEADER_RE.search(first)
+            found.setdefault(path.name, {})[f"{folder}/{path.name}"] = (int(m.group(1)), int(m.group(2))) if m else None
+    sections = re.split(r"^## Chapter (\d+) — ", (ROOT / "instructors.md").read_text(encoding="utf-8"), flags=re.M)
+    names = {int(name[:2]): name for name in found}
+    for number, body in zip(sections[1::2], sections[2::2]):
+        m = INSTRUCTORS_RE.search(body.split("\n## ")[0])
+        found.setdefault(names.get(int(number), number), {})["instructors.md"] = (int(m.group(1)), int(m.group(2))) if m else None
+    return found
+
+
+def write_run_times(rows: list[dict]) -> None:
+    """Write each chapter's measured run time and peak memory into its first cell (solutions/ and
+    chapters/, the same markdown in both) and under its heading in instructors.md."""
+    figures = {r["name"]: (round(r["seconds"]), round(r["peak_mib"])) for r in rows}
+    for name, (seconds, mib) in figures.items():
+        for folder in ("solutions", "chapters"):
+            path = ROOT / folder / name
+            text = path.read_text(encoding="utf-8")
+            nb = json.loads(text)
+            first = "".join(nb["cells"][0]["source"])
+            if not HEADER_RE.search(first):
+                raise SystemExit(f"{folder}/{name}: its first cell has no '**Run time:** N s on 2 CPU cores in `make bench` "
+                                 "(peak memory M MiB)'")
+            first = HEADER_RE.sub(f"**Run time:** {seconds} s on 2 CPU cores in `make bench` (peak memory {mib} MiB)", first)
+            nb["cells"][0]["source"] = first.splitlines(keepends=True)
+            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    guide = ROOT / "instructors.md"
+    parts = re.split(r"(^## Chapter \d+ — .*$)", guide.read_text(encoding="utf-8"), flags=re.M)
+    for i in range(1, len(parts), 2):
+        number = int(re.match(r"## Chapter (\d+)", parts[i]).group(1))
+        name = next((n for n in figures if int(n[:2]) == number), None)
+        if name:
+            seconds, mib = figures[name]
+            parts[i + 1] = INSTRUCTORS_RE.sub(f"*Run time: {seconds} s on 2 CPU cores in `make bench`, peak memory {mib} MiB.*",
+                                              parts[i + 1], count=1)
+    guide.write_text("".join(parts), encoding="utf-8")
+
+
 def write_readme(text: str) -> None:
     readme = ROOT / "README.md"
     content = readme.read_text()
@@ -102,7 +154,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--only", default=None, help="only notebooks whose name starts with this")
-    parser.add_argument("--write-readme", action="store_true", help="replace README.md's chapter table")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="replace README.md's chapter table and the run times quoted in the chapters and instructors.md")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one)))
@@ -129,7 +182,8 @@ def main() -> int:
     print(table(rows))
     if args.write_readme and args.only is None and not failed:
         write_readme(table(rows))
-        print("\nREADME.md updated.")
+        write_run_times(rows)
+        print("\nREADME.md's table, the chapters' first cells and instructors.md updated.")
     extra = ROOT / "tools" / "bench_attention.py"
     speed_failed = False
     if extra.exists() and args.only is None:
