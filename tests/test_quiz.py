@@ -1,32 +1,53 @@
 """Concept quizzes and exercise hints: present in every chapter, complete, and never graded."""
 
+import math
 import re
 
 import nbformat
 import pytest
 
 from tools.notebooks import CHAPTERS, solution_paths
-from utils.quiz import QUIZZES, quiz
+from utils.quiz import QUIZZES, quiz, right_letters
+
+
+def _right_is_longest(q) -> bool:
+    """The right option is strictly the longest: a reader who picks the longest wins."""
+    right = next(o for o in q.options if o.correct)
+    return all(len(right.text) > len(o.text) for o in q.options if not o.correct)
 
 
 @pytest.mark.parametrize("key", list(QUIZZES))
-def test_each_quiz_has_three_questions_with_an_explanation_for_every_option(key):
+def test_each_quiz_must_be_read_to_be_answered(key):
+    """The quiz lint: five questions or more, one right option each and an explanation on every
+    option, one prediction from the chapter's own experiments, and no pattern in where the right
+    answer sits or how long it is."""
     questions = QUIZZES[key]
-    assert len(questions) >= 3
+    assert len(questions) >= 5, f"{key}: {len(questions)} questions, at least 5 wanted"
     for q in questions:
         assert len(q.options) >= 3 and sum(o.correct for o in q.options) == 1, q.prompt
         assert all(len(o.why) > 20 for o in q.options), q.prompt   # wrong options are explained too
+    assert any(q.prompt.startswith("Predict") for q in questions), \
+        f"{key}: no question asks to predict a number, a shape or a curve from the chapter's experiments"
+    letters = right_letters(key)
+    assert max(letters.count(c) for c in letters) <= math.ceil(len(letters) / 2), f"{key}: right answers {letters}"
+    longest = [n for n, q in enumerate(questions, 1) if _right_is_longest(q)]
+    assert len(longest) <= 0.4 * len(questions), f"{key}: the right option is the longest in questions {longest}"
     page = quiz(key)._repr_html_()
     assert page.count("<details") == sum(len(q.options) for q in questions)
     assert "mathjax_process" in page and "<script" not in page   # no JavaScript, no kernel
 
 
-def test_the_right_answer_is_not_always_in_the_same_place():
-    import utils.quiz as Q
+def test_no_two_chapters_share_their_right_letters():
+    sequences = {key: right_letters(key) for key in QUIZZES}
+    assert len(set(sequences.values())) == len(sequences), sequences
 
-    places = [[o.correct for o in Q._arranged(n, q.options)].index(True)
-              for qs in QUIZZES.values() for n, q in enumerate(qs, 1)]
-    assert len(set(places)) == 3
+
+def test_the_right_answer_is_anywhere_and_not_the_longest_more_than_chance():
+    questions = [q for qs in QUIZZES.values() for q in qs]
+    letters = "".join(right_letters(key) for key in QUIZZES)
+    for letter in "ABC":
+        assert 0.2 <= letters.count(letter) / len(letters) <= 0.47, (letter, letters)
+    assert sum(_right_is_longest(q) for q in questions) <= 0.4 * len(questions)
 
 
 def test_quiz_text_escapes_html():
