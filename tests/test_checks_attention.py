@@ -98,6 +98,22 @@ def test_masked_softmax_rejects_wrong_answers(wrong, expected_words):
     assert expected_words in result.message, result.message
 
 
+def ms_fills_minus_1e9(scores, mask=None):
+    if mask is not None:
+        scores = scores.masked_fill(mask == 0, -1e9)
+    return torch.softmax(scores, dim=-1)
+
+
+def test_masked_softmax_names_the_minus_1e9_fill():
+    result = verdict(check_masked_softmax, ms_fills_minus_1e9)
+    assert not result.passed and "fully masked row" in result.message, result.message
+    assert "hint: a fully masked row is all -1e9" in result.message, result.message
+
+
+def test_masked_softmax_gives_no_hint_to_a_right_answer():
+    assert "hint" not in verdict(check_masked_softmax, ms_alternative).message
+
+
 # ------------------------------------------------------------------ additive score
 def additive_alternative(query, key, W_q, W_k, v):
     B, T_q, _ = query.shape
@@ -152,6 +168,35 @@ def test_additive_score_rejects_wrong_answers(wrong, expected_words):
     assert not result.passed and expected_words in result.message, result.message
 
 
+def additive_v_before_tanh(query, key, W_q, W_k, v):
+    q = query @ W_q  # (B, T_q, d_a)
+    k = key @ W_k    # (B, T_k, d_a)
+    return torch.tanh((q[:, :, None, :] + k[:, None, :, :]) @ v)
+
+
+def additive_axes_swapped(query, key, W_q, W_k, v):
+    q = (query @ W_q).unsqueeze(1)  # (B, 1, T_q, d_a)
+    k = (key @ W_k).unsqueeze(2)    # (B, T_k, 1, d_a)
+    return torch.tanh(q + k) @ v
+
+
+@pytest.mark.parametrize(
+    "wrong,hint",
+    [
+        (additive_v_before_tanh, "v comes after the tanh"),
+        (additive_axes_swapped, "broadcast along swapped axes"),
+        (additive_swapped, "broadcast along swapped axes"),
+    ],
+)
+def test_additive_score_names_the_mistake(wrong, hint):
+    result = verdict(check_additive_score, wrong)
+    assert not result.passed and "hint:" in result.message and hint in result.message, result.message
+
+
+def test_additive_score_gives_no_hint_to_a_right_answer():
+    assert "hint" not in verdict(check_additive_score, additive_alternative).message
+
+
 # ------------------------------------------------------------------ attend
 def attend_alternative(scores, value, mask=None):
     weights = masked_softmax(scores, mask)
@@ -196,6 +241,35 @@ def test_attend_accepts_reference_and_alternative():
 def test_attend_rejects_wrong_answers(wrong, expected_words):
     result = verdict(check_attend, wrong)
     assert not result.passed and expected_words in result.message, result.message
+
+
+def attend_softmax_over_queries(scores, value, mask=None):
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -1e9)
+    weights = torch.softmax(scores, dim=1)
+    return torch.bmm(weights, value), weights
+
+
+def attend_ignores_mask(scores, value, mask=None):
+    weights = torch.softmax(scores, dim=-1)
+    context = weights @ value
+    return context, weights
+
+
+@pytest.mark.parametrize(
+    "wrong,hint",
+    [
+        (attend_softmax_over_queries, "the softmax runs over the wrong axis"),
+        (attend_ignores_mask, "the mask is ignored"),
+    ],
+)
+def test_attend_names_the_mistake(wrong, hint):
+    result = verdict(check_attend, wrong)
+    assert not result.passed and "hint:" in result.message and hint in result.message, result.message
+
+
+def test_attend_gives_no_hint_to_a_right_answer():
+    assert "hint" not in verdict(check_attend, attend_alternative).message
 
 
 # ------------------------------------------------------------------ the core

@@ -55,9 +55,21 @@ def scores_nan(s_prev, projected_keys, W_a, v):
     return reference_alignment_scores(s_prev, projected_keys, W_a, v) / 0.0 * 0.0
 
 
+def scores_return_weights(s_prev, projected_keys, W_a, v):
+    e = torch.tanh((s_prev @ W_a).unsqueeze(1) + projected_keys) @ v
+    return torch.softmax(e, dim=-1)  # the weights, not the scores
+
+
 def test_alignment_scores_accepts_reference_and_alternative():
-    assert verdict(check_alignment_scores, reference_alignment_scores).passed
-    assert verdict(check_alignment_scores, scores_alternative).passed
+    for fn in [reference_alignment_scores, scores_alternative]:
+        result = verdict(check_alignment_scores, fn)
+        assert result.passed and "hint:" not in result.message, result.message
+
+
+@pytest.mark.parametrize("wrong", [scores_softmaxed, scores_return_weights])
+def test_alignment_scores_names_the_softmax(wrong):
+    result = verdict(check_alignment_scores, wrong)
+    assert result.status == "failed" and "hint: these are the softmax weights" in result.message, result.message
 
 
 @pytest.mark.parametrize("wrong,words", [
@@ -138,9 +150,23 @@ def attend_not_implemented(scores, annotations, src_lengths):
     raise NotImplementedError()
 
 
+def attend_mask_less_or_equal(scores, annotations, src_lengths):
+    S = scores.shape[1]
+    mask = torch.arange(S).unsqueeze(0) <= src_lengths.unsqueeze(1)  # off by one
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+    return (weights.unsqueeze(-1) * annotations).sum(dim=1), weights
+
+
 def test_attend_source_accepts_reference_and_alternative():
-    assert verdict(check_attend_source, reference_attend_source).passed
-    assert verdict(check_attend_source, attend_alternative).passed
+    for fn in [reference_attend_source, attend_alternative]:
+        result = verdict(check_attend_source, fn)
+        assert result.passed and "hint:" not in result.message, result.message
+
+
+@pytest.mark.parametrize("wrong", [attend_mask_less_or_equal, attend_off_by_one])
+def test_attend_source_names_the_off_by_one_mask(wrong):
+    result = verdict(check_attend_source, wrong)
+    assert result.status == "failed" and "hint: the first padded position gets weight" in result.message, result.message
 
 
 @pytest.mark.parametrize("wrong,words", [
@@ -224,10 +250,42 @@ def step_not_implemented(*args):
     raise NotImplementedError()
 
 
+def step_recurrent_step_first(decoder, prev_token, s_prev, enc_out, projected_keys, src_mask):
+    """Luong's order from scratch: s_t with no context yet, then attention from s_t."""
+    embedded = decoder.embedding(prev_token)
+    s_t = decoder.cell(torch.cat([embedded, torch.zeros(len(prev_token), enc_out.shape[-1])], -1), s_prev)
+    context, weights = decoder.attention(s_t, enc_out, src_mask, projected_keys)
+    return decoder.output(s_t, context, embedded), s_t, weights
+
+
+def step_context_before_embedding(decoder, prev_token, s_prev, enc_out, projected_keys, src_mask):
+    embedded = decoder.embedding(prev_token)
+    context, weights = decoder.attention(s_prev, enc_out, src_mask, projected_keys)
+    s_t = decoder.cell(torch.cat([context, embedded], dim=-1), s_prev)
+    return decoder.output(s_t, context, embedded), s_t, weights
+
+
 def test_decoder_step_accepts_reference_and_alternatives():
-    assert verdict(check_decoder_step, step_solution).passed
-    assert verdict(check_decoder_step, step_alternative).passed
-    assert verdict(check_decoder_step, step_via_step).passed
+    for fn in [step_solution, step_alternative, step_via_step]:
+        result = verdict(check_decoder_step, fn)
+        assert result.passed and "hint:" not in result.message, result.message
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (step_queries_new_state, "hint: this attends from the new state s_t (Luong's order)"),
+    (step_recurrent_step_first, "hint: this attends from the new state s_t (Luong's order)"),
+    (step_context_before_embedding, "hint: the GRU's input is [E y_{t-1} ; c_t], the embedding first"),
+    (step_no_mask, "hint: padded source positions get weight"),
+    (step_output_from_old_state, "hint: the output layer reads the new state s_t"),
+])
+def test_decoder_step_names_the_mistake(wrong, hint):
+    result = verdict(check_decoder_step, wrong)
+    assert result.status == "failed" and hint in result.message, result.message
+
+
+def test_decoder_step_gives_no_hint_for_an_unknown_mistake():
+    result = verdict(check_decoder_step, step_swapped_inputs)
+    assert result.status == "failed" and "hint:" not in result.message, result.message
 
 
 @pytest.mark.parametrize("wrong,words", [

@@ -1,5 +1,6 @@
 """The chapter-3 checkers pass right answers and fail wrong ones, with a useful message."""
 
+import pytest
 import torch
 
 from tests.conftest import ours
@@ -20,9 +21,18 @@ def _verdict(check, fn):
 # soft_glimpse
 # ----------------------------------------------------------------------------------------------
 def test_soft_glimpse_accepts_correct_versions():
-    assert check_soft_glimpse(soft_glimpse, verbose=False)
-    assert check_soft_glimpse(lambda y, s: (s.unsqueeze(-1) * y).sum(dim=1), verbose=False)
-    assert check_soft_glimpse(lambda y, s: torch.einsum("bl,bld->bd", s, y), verbose=False)
+    for fn in [soft_glimpse, lambda y, s: (s.unsqueeze(-1) * y).sum(dim=1),
+               lambda y, s: torch.einsum("bl,bld->bd", s, y)]:
+        result = check_soft_glimpse(fn, verbose=False)
+        assert result.passed and "hint:" not in result.message, result.message
+
+
+def test_soft_glimpse_names_the_plain_mean():
+    def soft_glimpse_mean(features, weights):
+        return features.mean(dim=1)  # every region counts the same
+
+    result = check_soft_glimpse(soft_glimpse_mean, verbose=False)
+    assert result.status == "failed" and "hint: this is the plain mean" in result.message, result.message
 
 
 def test_soft_glimpse_rejects_wrong_versions():
@@ -141,6 +151,41 @@ def test_reinforce_surrogate_accepts_correct_versions():
     assert check_reinforce_surrogate(
         lambda lp, r, b: (-(r.detach() - b) * lp).mean() if not isinstance(b, torch.Tensor)
         else (-(r.detach() - b.detach()) * lp).mean(), verbose=False)
+
+
+def test_reinforce_surrogate_right_answers_get_no_hint():
+    result = check_reinforce_surrogate(reinforce_loss, verbose=False)
+    assert result.passed and "hint:" not in result.message
+
+
+def surrogate_sign_lost(log_prob, reward, baseline):
+    advantage = (reward - baseline).detach()
+    return (advantage * log_prob).mean()  # the surrogate to maximise, not the loss to minimise
+
+
+def surrogate_no_baseline(log_prob, reward, baseline):
+    return -(reward.detach() * log_prob).mean()
+
+
+def surrogate_baseline_added(log_prob, reward, baseline):
+    advantage = (reward + baseline).detach()
+    return -(advantage * log_prob).mean()
+
+
+def surrogate_summed(log_prob, reward, baseline):
+    advantage = (reward - baseline).detach()
+    return -(advantage * log_prob).sum()
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (surrogate_sign_lost, "hint: the minus sign is lost"),
+    (surrogate_no_baseline, "hint: the baseline is ignored"),
+    (surrogate_baseline_added, "hint: the baseline is added"),
+    (surrogate_summed, "hint: this is the sum over all actions"),
+])
+def test_reinforce_surrogate_names_the_mistake(wrong, hint):
+    result = check_reinforce_surrogate(wrong, verbose=False)
+    assert result.status == "failed" and hint in result.message, result.message
 
 
 def test_reinforce_surrogate_rejects_wrong_versions():

@@ -145,9 +145,64 @@ def local_p_only_weights(scores, h_t, W_p, v_p, src_lengths, D):
     return reference_local_p(scores, h_t, W_p, v_p, src_lengths, D)[0]
 
 
+def local_p_strict_window(scores, h_t, W_p, v_p, src_lengths, D):
+    """|s - p_t| < D: right whenever p_t is not a whole number, wrong at p_t ± D when it is."""
+    p = src_lengths.float() * torch.sigmoid(torch.tanh(h_t @ W_p) @ v_p)
+    s = torch.arange(scores.shape[1]).unsqueeze(0)
+    allowed = ((s - p.unsqueeze(1)).abs() < D) & (s < src_lengths.unsqueeze(1))
+    align = torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1)
+    return align * torch.exp(-((s - p.unsqueeze(1)) ** 2) / (2 * (D / 2) ** 2)), p
+
+
+def local_p_renormalised_by_hand(scores, h_t, W_p, v_p, src_lengths, D):
+    p = src_lengths.float() * torch.sigmoid(torch.tanh(h_t @ W_p) @ v_p)
+    s = torch.arange(scores.shape[1]).unsqueeze(0)
+    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
+    align = torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1)
+    weights = align * torch.exp(-((s - p.unsqueeze(1)) ** 2) / (2 * (D / 2) ** 2))
+    return weights / weights.sum(-1, keepdim=True), p  # "weights should sum to 1"
+
+
+def local_p_padded_length(scores, h_t, W_p, v_p, src_lengths, D):
+    S = scores.shape[1]
+    p = S * torch.sigmoid(torch.tanh(h_t @ W_p) @ v_p)
+    s = torch.arange(S).unsqueeze(0)
+    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
+    align = torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1)
+    return align * torch.exp(-((s - p.unsqueeze(1)) ** 2) / (2 * (D / 2) ** 2)), p
+
+
+def local_p_lengths_ignored(scores, h_t, W_p, v_p, src_lengths, D):
+    S = scores.shape[1]
+    p = S * torch.sigmoid(torch.tanh(h_t @ W_p) @ v_p)
+    s = torch.arange(S).unsqueeze(0)
+    near = (s - p.unsqueeze(1)).abs() <= D
+    align = torch.softmax(scores.masked_fill(~near, float("-inf")), -1)
+    return align * torch.exp(-((s - p.unsqueeze(1)) ** 2) / (2 * (D / 2) ** 2)), p
+
+
 def test_local_p_accepts_reference_and_alternative():
-    assert verdict(check_local_p, reference_local_p).passed
-    assert verdict(check_local_p, local_p_alternative).passed
+    for fn in [reference_local_p, local_p_alternative]:
+        result = verdict(check_local_p, fn)
+        assert result.passed and "hint:" not in result.message, result.message
+    assert "(5 cases)" in verdict(check_local_p, reference_local_p).message
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (local_p_strict_window, "hint: the window is |s - p_t| <= D, both ends included"),
+    (local_p_renormalised, "hint: the weights are renormalised after the Gaussian"),
+    (local_p_renormalised_by_hand, "hint: the weights are renormalised after the Gaussian"),
+    (local_p_padded_length, "hint: p_t is computed from the padded length S"),
+    (local_p_lengths_ignored, "hint: p_t is computed from the padded length S and the padding is not masked"),
+])
+def test_local_p_names_the_mistake(wrong, hint):
+    result = verdict(check_local_p, wrong)
+    assert result.status == "failed" and hint in result.message, result.message
+
+
+def test_local_p_strict_window_fails_only_on_a_whole_number_p_t():
+    result = verdict(check_local_p, local_p_strict_window)
+    assert 'on "p_t on a whole position' in result.message, result.message
 
 
 @pytest.mark.parametrize("wrong,words", [
@@ -230,9 +285,48 @@ def step_mutates(decoder, prev_token, h_prev, h_tilde_prev, enc_out, src_mask):
     return out
 
 
+def step_feeds_hidden_state(decoder, prev_token, h_prev, h_tilde_prev, enc_out, src_mask):
+    x = torch.cat([decoder.embedding(prev_token), h_prev], dim=-1)  # h_{t-1}, not h̃_{t-1}
+    h_t = decoder.cell(x, h_prev)
+    context, weights, _ = decoder.attention(h_t, enc_out, src_mask)
+    h_tilde = torch.tanh(decoder.combine(torch.cat([context, h_t], dim=-1)))
+    return decoder.out(h_tilde), h_t, h_tilde, weights
+
+
+def step_no_tanh(decoder, prev_token, h_prev, h_tilde_prev, enc_out, src_mask):
+    x = torch.cat([decoder.embedding(prev_token), h_tilde_prev], dim=-1)
+    h_t = decoder.cell(x, h_prev)
+    context, weights, _ = decoder.attention(h_t, enc_out, src_mask)
+    h_tilde = decoder.combine(torch.cat([context, h_t], dim=-1))
+    return decoder.out(h_tilde), h_t, h_tilde, weights
+
+
+def step_input_feeding_first(decoder, prev_token, h_prev, h_tilde_prev, enc_out, src_mask):
+    h_t = decoder.cell(torch.cat([h_tilde_prev, decoder.embedding(prev_token)], dim=-1), h_prev)
+    context, weights, _ = decoder.attention(h_t, enc_out, src_mask)
+    h_tilde = torch.tanh(decoder.combine(torch.cat([context, h_t], dim=-1)))
+    return decoder.out(h_tilde), h_t, h_tilde, weights
+
+
 def test_luong_step_accepts_reference_and_alternative():
-    assert verdict(check_luong_step, lambda d, *a: reference_luong_step(d, *a)).passed
-    assert verdict(check_luong_step, step_alternative).passed
+    for fn in [lambda d, *a: reference_luong_step(d, *a), step_alternative]:
+        result = verdict(check_luong_step, fn)
+        assert result.passed and "hint:" not in result.message, result.message
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (step_attend_from_previous_state, "hint: the attention query is h_{t-1} (Bahdanau's order)"),
+    (step_no_input_feeding, "hint: input feeding is missing"),
+    (step_feeds_hidden_state, "hint: input feeding concatenates the previous attentional state"),
+    (step_input_feeding_first, "hint: the GRU's input is [E y_{t-1} ; h̃_{t-1}], the embedding first"),
+    (step_no_tanh, "hint: tanh is missing"),
+    (step_swapped_concat, "hint: W_c reads [c_t ; h_t], the context first"),
+    (step_output_from_hidden, "hint: the logits come from the attentional state"),
+    (step_no_mask, "hint: padded source positions get weight"),
+])
+def test_luong_step_names_the_mistake(wrong, hint):
+    result = verdict(check_luong_step, wrong)
+    assert result.status == "failed" and hint in result.message, result.message
 
 
 @pytest.mark.parametrize("wrong,words", [
@@ -258,3 +352,19 @@ def test_checkers_leave_the_global_random_state_alone():
     check_luong_step(step_alternative, verbose=False)
     check_local_p(reference_local_p, verbose=False)
     assert torch.equal(torch.rand(3), expected)
+
+
+def general_transposed(h_t, enc_out, W_a):
+    return torch.einsum("bsd,dh,bh->bs", enc_out, W_a, h_t)   # h̄ᵀ W_a h_t: the shapes only fit when H = D
+
+
+@pytest.mark.parametrize("wrong, hint", [(general_softmaxed, "these are softmax weights"),
+                                         (general_transposed, "W_a is applied the other way round")])
+def test_general_score_names_the_mistake(wrong, hint):
+    verdict = check_general_score(wrong, verbose=False)
+    assert not verdict.passed and hint in verdict.message, verdict.message
+
+
+def test_general_score_gives_no_hint_to_a_right_answer():
+    verdict = check_general_score(reference_general_score, verbose=False)
+    assert verdict.passed and "hint" not in verdict.message

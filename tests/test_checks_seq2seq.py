@@ -42,6 +42,36 @@ def test_context_budget_accepts_reference_and_alternative():
     assert check_context_budget(budget_alternative, verbose=False)
 
 
+def budget_in_nats(lengths, hidden_size, n_symbols):
+    numbers_per_token = hidden_size / lengths.float()
+    bits_per_number = lengths.float() * math.log(n_symbols) / hidden_size
+    return numbers_per_token, bits_per_number
+
+
+def budget_in_nats_torch(lengths, hidden_size, n_symbols):
+    return hidden_size / lengths, lengths * torch.log(torch.tensor(float(n_symbols))) / hidden_size
+
+
+def budget_integer_division(lengths, hidden_size, n_symbols):
+    numbers_per_token = hidden_size // lengths
+    bits_per_number = lengths * math.log2(n_symbols) / hidden_size
+    return numbers_per_token, bits_per_number
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (budget_in_nats, "use log2, not the natural log"),
+    (budget_in_nats_torch, "use log2, not the natural log"),
+    (budget_integer_division, "// rounds down"),
+])
+def test_context_budget_names_the_mistake(wrong, hint):
+    got_status, message = verdict(check_context_budget, wrong)
+    assert got_status == "failed" and "hint:" in message and hint in message, message
+
+
+def test_context_budget_gives_no_hint_to_a_right_answer():
+    assert "hint" not in check_context_budget(budget_alternative, verbose=False).message
+
+
 @pytest.mark.parametrize("wrong, status, words", [
     (not_implemented, "not-implemented", "not implemented"),
     (raises, "failed", "RuntimeError"),
@@ -89,6 +119,27 @@ def test_masked_cross_entropy_accepts_reference_and_alternative():
 def test_masked_cross_entropy_catches_mistakes(wrong, status, words):
     got_status, message = verdict(check_masked_cross_entropy, wrong)
     assert got_status == status and words in message, message
+
+
+def loss_mean_over_all_positions(logits, targets, pad_id):
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T)
+    mask = (targets != pad_id).float()
+    return (nll * mask).mean()
+
+
+def loss_sum_over_numel(logits, targets, pad_id):
+    total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_id, reduction="sum")
+    return total / targets.numel()
+
+
+@pytest.mark.parametrize("wrong", [loss_mean_over_all_positions, loss_sum_over_numel])
+def test_masked_cross_entropy_names_division_by_all_positions(wrong):
+    got_status, message = verdict(check_masked_cross_entropy, wrong)
+    assert got_status == "failed" and "hint: the padding is zeroed but still counted" in message, message
+
+
+def test_masked_cross_entropy_gives_no_hint_to_a_right_answer():
+    assert "hint" not in check_masked_cross_entropy(loss_alternative, verbose=False).message
 
 
 # ---------------------------------------------------------------------------- decode_loop
@@ -163,6 +214,46 @@ def test_decode_loop_catches_mistakes(wrong, status, words):
     assert got_status == status and words in message, message
 
 
+def decode_feeds_same_token(decoder, state, enc_out, src_mask, tgt_in, teacher_forcing):
+    inp = tgt_in[:, 0]
+    outputs = []
+    for t in range(tgt_in.shape[1]):
+        logits, state, _ = decoder.step(inp, state, enc_out, src_mask)
+        outputs.append(logits)
+        if teacher_forcing:
+            inp = tgt_in[:, t]  # should be t + 1: the token after the one just fed
+        else:
+            inp = logits.argmax(dim=-1)
+    return torch.stack(outputs, dim=1)
+
+
+def decode_keeps_first_state(decoder, state, enc_out, src_mask, tgt_in, teacher_forcing):
+    B, T = tgt_in.shape
+    inp = tgt_in[:, 0]
+    outputs = []
+    for t in range(T):
+        logits, new_state, _ = decoder.step(inp, state, enc_out, src_mask)  # new_state never used
+        outputs.append(logits)
+        if t < T - 1:
+            inp = tgt_in[:, t + 1] if teacher_forcing else logits.argmax(dim=-1)
+    return torch.stack(outputs, dim=1)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (decode_feeds_same_token, "off by one"),
+    (decode_off_by_one, "off by one"),
+    (decode_keeps_first_state, "the state is not passed on"),
+    (decode_forgets_state, "the state is not passed on"),
+])
+def test_decode_loop_names_the_mistake(wrong, hint):
+    got_status, message = verdict(check_decode_loop, wrong)
+    assert got_status == "failed" and "hint:" in message and hint in message, message
+
+
+def test_decode_loop_gives_no_hint_to_a_right_answer():
+    assert "hint" not in check_decode_loop(decode_alternative, verbose=False).message
+
+
 def test_decode_loop_check_leaves_global_random_state_alone():
     torch.manual_seed(5)
     expected = torch.rand(3)
@@ -216,6 +307,33 @@ def test_position_error_rates_accepts_reference_and_alternative():
 def test_position_error_rates_catches_mistakes(wrong, status, words):
     got_status, message = verdict(check_position_error_rates, wrong)
     assert got_status == status and words in message, message
+
+
+def rates_divide_by_batch(predictions, targets, pad_id):
+    mask = targets != pad_id
+    wrong = (predictions != targets) & mask
+    return wrong.float().sum(dim=0) / targets.shape[0]
+
+
+def rates_counts_padded_mistakes(predictions, targets, pad_id):
+    mask = targets != pad_id
+    wrong = (predictions != targets).float()
+    return wrong.sum(dim=0) / mask.sum(dim=0).clamp(min=1)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (rates_counts_padding, "padding is counted, as mistakes and in the number of targets"),
+    (rates_divide_by_batch, "you divide by B, padding included"),
+    (rates_counts_padded_mistakes, "predictions at padded positions are counted as mistakes"),
+    (rates_nan_for_empty, "0 / 0 is NaN"),
+])
+def test_position_error_rates_names_the_mistake(wrong, hint):
+    got_status, message = verdict(check_position_error_rates, wrong)
+    assert got_status == "failed" and "hint:" in message and hint in message, message
+
+
+def test_position_error_rates_gives_no_hint_to_a_right_answer():
+    assert "hint" not in check_position_error_rates(rates_alternative, verbose=False).message
 
 
 def test_verdicts_are_printed(capsys):

@@ -1,8 +1,9 @@
 """Checkers for chapter 2 (attention as a weighted average).
 
 Each takes the learner's function, prints a one-line verdict and returns a
-:class:`~utils.checks.core.CheckResult`. The inputs are built with a fixed generator, so the
-verdict is the same on every run.
+:class:`~utils.checks.core.CheckResult`. When an answer is wrong in a way learners often get it
+wrong (the softmax over the wrong axis, the mask forgotten, v before the tanh), the verdict ends
+with a hint. The inputs are built with a fixed generator, so the verdict is the same on every run.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def _multiply_after_softmax(scores, mask=None):
     return torch.softmax(scores, dim=-1) * mask
 
 
+def _fill_minus_1e9_then_softmax(scores, mask=None):
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    return torch.softmax(scores.masked_fill(~mask.expand_as(scores), -1e9), dim=-1)
+
+
 def _softmax_hints() -> list:
     scores = torch.randn(2, 3, 4, generator=_gen(90))
     pad = torch.tensor([[True] * 4, [True, True, False, False]]).unsqueeze(1)
@@ -58,6 +65,8 @@ def _softmax_hints() -> list:
          (torch.randn(1, 2, 3, generator=_gen(91)), full), _minus_inf_then_softmax),
         ("hint: zeroing masked weights after the softmax leaves rows that no longer sum to 1; mask the scores before it",
          (scores, pad), _multiply_after_softmax),
+        ("hint: a fully masked row is all -1e9, and softmax of it is uniform (1/T each), not zero; "
+         "give such rows zero weights", (torch.randn(1, 2, 3, generator=_gen(91)), full), _fill_minus_1e9_then_softmax),
     ]
 
 
@@ -90,6 +99,26 @@ def check_masked_softmax(fn: Callable, verbose: bool = True, hidden: bool = Fals
     return run_check("masked_softmax", fn, cases, verbose=verbose, hints=_softmax_hints())
 
 
+def _additive_v_inside_tanh(query, key, W_q, W_k, v):
+    return torch.tanh(((query @ W_q).unsqueeze(2) + (key @ W_k).unsqueeze(1)) @ v)
+
+
+def _additive_axes_swapped(query, key, W_q, W_k, v):
+    return torch.tanh((query @ W_q).unsqueeze(1) + (key @ W_k).unsqueeze(2)) @ v  # (B, T_k, T_q)
+
+
+def _additive_hints() -> list:
+    g = _gen(92)
+    probe = (torch.randn(2, 3, 4, generator=g), torch.randn(2, 5, 6, generator=g),
+             torch.randn(4, 8, generator=g), torch.randn(6, 8, generator=g), torch.randn(8, generator=g))
+    return [
+        ("hint: v comes after the tanh: vᵀ tanh(q W_q + k W_k), not tanh(vᵀ (q W_q + k W_k))",
+         probe, _additive_v_inside_tanh),
+        ("hint: the queries and keys are broadcast along swapped axes; unsqueeze(2) the projected "
+         "queries and unsqueeze(1) the projected keys, so the scores are (B, T_q, T_k)", probe, _additive_axes_swapped),
+    ]
+
+
 def check_additive_score(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(query, key, W_q, W_k, v) -> scores (B, T_q, T_k)``."""
     g = _gen(1)
@@ -107,7 +136,31 @@ def check_additive_score(fn: Callable, verbose: bool = True, hidden: bool = Fals
     if hidden:
         cases += [case("hidden: one query, nine keys, d_a = 1", 4, 1, 9, 5, 3, 1),
                   case("hidden: a batch of one, d_a larger than both sizes", 1, 4, 4, 2, 3, 16)]
-    return run_check("additive_score", fn, cases, verbose=verbose)
+    return run_check("additive_score", fn, cases, verbose=verbose, hints=_additive_hints())
+
+
+def _attend_wrong_axis(scores, value, mask=None):
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=1)
+    return weights @ value, weights
+
+
+def _attend_mask_forgotten(scores, value, mask=None):
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ value, weights
+
+
+def _attend_hints() -> list:
+    g = _gen(93)
+    scores, value = torch.randn(2, 3, 4, generator=g), torch.randn(2, 4, 5, generator=g)
+    pad = torch.tensor([[True, True, True, False], [True, True, False, False]]).unsqueeze(1)  # (B, 1, T_k)
+    return [
+        ("hint: the softmax runs over the wrong axis; normalise over the keys, dim=-1",
+         (scores, value, None), _attend_wrong_axis),
+        ("hint: the mask is ignored; masked keys must get zero weight: pass the mask to your masked softmax",
+         (scores, value, pad), _attend_mask_forgotten),
+    ]
 
 
 def check_attend(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
@@ -129,4 +182,4 @@ def check_attend(fn: Callable, verbose: bool = True, hidden: bool = False) -> Ch
         cases += [Case("hidden: one query, values of size 1, a padded batch",
                        (torch.randn(3, 1, 6, generator=h), torch.randn(3, 6, 1, generator=h),
                         (torch.arange(6) < torch.tensor([6, 2, 1]).unsqueeze(1)).unsqueeze(1)))]
-    return run_check("attend", fn, cases, verbose=verbose)
+    return run_check("attend", fn, cases, verbose=verbose, hints=_attend_hints())

@@ -9,6 +9,7 @@ state, so running a check never changes what the rest of the notebook draws.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -28,6 +29,11 @@ def _gen(seed: int) -> torch.Generator:
 # ----------------------------------------------------------------------------------------------
 # Exercise 1: e_{t,j} = v_aᵀ tanh(W_a s_{t-1} + U_a h_j), with U_a h_j given
 # ----------------------------------------------------------------------------------------------
+def _scores_softmaxed(s_prev, projected_keys, W_a, v):
+    scores = torch.tanh((s_prev @ W_a).unsqueeze(1) + projected_keys) @ v
+    return torch.softmax(scores, dim=-1)  # the weights α, one step too far
+
+
 def check_alignment_scores(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(s_prev, projected_keys, W_a, v) -> scores (B, S)``."""
     g = _gen(40)
@@ -45,7 +51,14 @@ def check_alignment_scores(fn: Callable, verbose: bool = True, hidden: bool = Fa
     ]
     if hidden:
         cases += [case("hidden: 4 sources of 9, d_a = 2", 4, 9, 6, 2)]
-    return run_check("alignment_scores", fn, cases, verbose=verbose)
+    p = _gen(240)
+    probe = (torch.randn(2, 4, generator=p), torch.randn(2, 5, 3, generator=p), torch.randn(4, 3, generator=p),
+             torch.randn(3, generator=p))
+    hints = [
+        ("hint: these are the softmax weights α; return the raw scores e_{t,j} = v_aᵀ tanh(W_a s_{t-1} + U_a h_j) "
+         "(the softmax comes in the next exercise)", probe, _scores_softmaxed),
+    ]
+    return run_check("alignment_scores", fn, cases, verbose=verbose, hints=hints)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -67,6 +80,13 @@ def _padding_kept(scores, annotations, src_lengths):
 
 def _unmasked(scores, annotations, src_lengths):
     weights = torch.softmax(scores, dim=-1)
+    return (weights.unsqueeze(-1) * annotations).sum(dim=1), weights
+
+
+def _one_padded_position_kept(scores, annotations, src_lengths):
+    S = scores.shape[1]
+    mask = torch.arange(S).unsqueeze(0) <= src_lengths.unsqueeze(1)  # one position too many
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
     return (weights.unsqueeze(-1) * annotations).sum(dim=1), weights
 
 
@@ -102,6 +122,8 @@ def check_attend_source(fn: Callable, verbose: bool = True, hidden: bool = False
         ("hint: the softmax runs over the batch; normalise over the source positions, dim=-1", probe, _weights_over_batch),
         ("hint: the mask is the wrong way round; positions j < length are real, hide the others", probe, _padding_kept),
         ("hint: padded positions get weight; mask the scores before the softmax", probe, _unmasked),
+        ("hint: the first padded position gets weight (off by one); positions 0 … length - 1 are real: keep "
+         "j < length, not j <= length", probe, _one_padded_position_kept),
     ]
     return run_check("attend_source", fn, cases, verbose=verbose, extra=exact_zeros, hints=hints)
 
@@ -116,6 +138,54 @@ def checker_decoder(seed: int = 42) -> BahdanauDecoder:
         torch.manual_seed(seed)
         return BahdanauDecoder(vocab_size=7, emb_dim=4, hidden_size=5, annotation_size=6,
                                attention_size=3).eval()
+
+
+def _step_attends_from_new_state(decoder, prev_token, s_prev, enc_out, keys, mask):
+    """Luong's order: s_t first, then attention from s_t (the context from s_{t-1} only feeds the GRU)."""
+    embedded = decoder.embedding(prev_token)
+    context, _ = decoder.attention(s_prev, enc_out, mask, keys)
+    s_t = decoder.cell(torch.cat([embedded, context], dim=-1), s_prev)
+    context, weights = decoder.attention(s_t, enc_out, mask, keys)  # attends again, from s_t
+    return decoder.output(s_t, context, embedded), s_t, weights
+
+
+def _step_attends_from_new_state_old_weights(decoder, prev_token, s_prev, enc_out, keys, mask):
+    """As above, but returning the weights of the first attention."""
+    embedded = decoder.embedding(prev_token)
+    context, weights = decoder.attention(s_prev, enc_out, mask, keys)
+    s_t = decoder.cell(torch.cat([embedded, context], dim=-1), s_prev)
+    context, _ = decoder.attention(s_t, enc_out, mask, keys)
+    return decoder.output(s_t, context, embedded), s_t, weights
+
+
+def _step_state_before_context(decoder, prev_token, s_prev, enc_out, keys, mask):
+    """s_t from the embedding alone (no context yet), then attention from s_t."""
+    embedded = decoder.embedding(prev_token)
+    no_context = torch.zeros(embedded.shape[0], enc_out.shape[-1])
+    s_t = decoder.cell(torch.cat([embedded, no_context], dim=-1), s_prev)
+    context, weights = decoder.attention(s_t, enc_out, mask, keys)
+    return decoder.output(s_t, context, embedded), s_t, weights
+
+
+def _step_context_first_in_cell(decoder, prev_token, s_prev, enc_out, keys, mask):
+    embedded = decoder.embedding(prev_token)
+    context, weights = decoder.attention(s_prev, enc_out, mask, keys)
+    s_t = decoder.cell(torch.cat([context, embedded], dim=-1), s_prev)  # [c_t ; E y] instead of [E y ; c_t]
+    return decoder.output(s_t, context, embedded), s_t, weights
+
+
+def _step_unmasked(decoder, prev_token, s_prev, enc_out, keys, mask):
+    embedded = decoder.embedding(prev_token)
+    context, weights = decoder.attention(s_prev, enc_out, None, keys)  # src_mask forgotten
+    s_t = decoder.cell(torch.cat([embedded, context], dim=-1), s_prev)
+    return decoder.output(s_t, context, embedded), s_t, weights
+
+
+def _step_output_from_old_state(decoder, prev_token, s_prev, enc_out, keys, mask):
+    embedded = decoder.embedding(prev_token)
+    context, weights = decoder.attention(s_prev, enc_out, mask, keys)
+    s_t = decoder.cell(torch.cat([embedded, context], dim=-1), s_prev)
+    return decoder.output(s_prev, context, embedded), s_t, weights
 
 
 def check_decoder_step(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
@@ -145,4 +215,24 @@ def check_decoder_step(fn: Callable, verbose: bool = True, hidden: bool = False)
         return fn(decoder, prev_token, s_prev, enc_out, keys, mask)
 
     candidate.__wrapped__ = fn
-    return run_check("decoder_step", candidate if callable(fn) else fn, cases, verbose=verbose)
+    p = _gen(243)
+    S, lengths = 5, torch.tensor([5, 2, 3])
+    mask = torch.arange(S).unsqueeze(0) < lengths.unsqueeze(1)
+    enc_out = torch.randn(3, S, 6, generator=p) * mask.unsqueeze(-1)
+    with torch.no_grad():
+        keys = decoder.attention.project_keys(enc_out)
+    probe = (torch.randint(3, 7, (3,), generator=p), torch.randn(3, 5, generator=p), enc_out, keys, mask)
+    new_state = ("hint: this attends from the new state s_t (Luong's order); Bahdanau's query is s_{t-1}: "
+                 "c_t from s_prev first, then s_t = cell([E y_{t-1} ; c_t], s_prev), and that same c_t in the output")
+    hints = [
+        (new_state, probe, partial(_step_attends_from_new_state, decoder)),
+        (new_state, probe, partial(_step_attends_from_new_state_old_weights, decoder)),
+        (new_state, probe, partial(_step_state_before_context, decoder)),
+        ("hint: the GRU's input is [E y_{t-1} ; c_t], the embedding first: torch.cat([embedded, context], "
+         "dim=-1)", probe, partial(_step_context_first_in_cell, decoder)),
+        ("hint: padded source positions get weight; pass src_mask to the attention", probe,
+         partial(_step_unmasked, decoder)),
+        ("hint: the output layer reads the new state s_t, not s_prev: decoder.output(s_t, c_t, E y_{t-1})",
+         probe, partial(_step_output_from_old_state, decoder)),
+    ]
+    return run_check("decoder_step", candidate if callable(fn) else fn, cases, verbose=verbose, hints=hints)

@@ -25,6 +25,10 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _plain_mean(features, weights):
+    return features.mean(dim=1)  # every region counts the same: the weights are ignored
+
+
 def check_soft_glimpse(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(features (B, L, D), weights (B, L)) -> glimpse (B, D)``, ``z = Σ_i α_i a_i``."""
     g = _gen(0)
@@ -44,7 +48,13 @@ def check_soft_glimpse(fn: Callable, verbose: bool = True, hidden: bool = False)
         h = _gen(100)
         cases += [Case("hidden: 5 images, 9 regions, 3 features",
                        (torch.randn(5, 9, 3, generator=h), torch.softmax(torch.randn(5, 9, generator=h), -1)))]
-    return run_check("soft_glimpse", fn, cases, verbose=verbose)
+    p = _gen(200)
+    probe = (torch.randn(2, 5, 3, generator=p), torch.softmax(torch.randn(2, 5, generator=p) * 2, -1))
+    hints = [
+        ("hint: this is the plain mean of the regions, which ignores the weights; weight each region "
+         "by its α_i: z = Σ_i α_i a_i, (weights.unsqueeze(-1) * features).sum(dim=1)", probe, _plain_mean),
+    ]
+    return run_check("soft_glimpse", fn, cases, verbose=verbose, hints=hints)
 
 
 def _sampling_problem(fn: Callable) -> str | None:
@@ -131,6 +141,22 @@ def _gradient_problem(fn: Callable) -> str | None:
     return None
 
 
+def _sign_lost(log_prob, reward, baseline):
+    return ((reward - baseline).detach() * log_prob).mean()  # the surrogate itself, not minus it
+
+
+def _baseline_ignored(log_prob, reward, baseline):
+    return -(reward.detach() * log_prob).mean()
+
+
+def _baseline_added(log_prob, reward, baseline):
+    return -((reward + baseline).detach() * log_prob).mean()
+
+
+def _summed(log_prob, reward, baseline):
+    return -((reward - baseline).detach() * log_prob).sum()
+
+
 def check_reinforce_surrogate(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(log_prob, reward, baseline) -> loss``, ``loss = -mean[(r - b) · log π]``."""
     g = _gen(2)
@@ -148,4 +174,14 @@ def check_reinforce_surrogate(fn: Callable, verbose: bool = True, hidden: bool =
         h = _gen(100)
         cases += [Case("hidden: a batch of 5, one baseline per step (5, 2) and (2,)",
                        (-torch.rand(5, 2, generator=h), torch.randn(5, 2, generator=h), torch.tensor([0.3, -0.2])))]
-    return run_check("reinforce_surrogate", fn, cases, verbose=verbose, extra=_gradient_problem)
+    p = _gen(201)
+    probe = (-torch.rand(4, 3, generator=p) * 2, torch.randn(4, 3, generator=p), torch.tensor([0.4, -0.7, 1.1]))
+    hints = [
+        ("hint: the minus sign is lost; the loss is minus the surrogate, -mean[(r - b) · log π], so that "
+         "gradient descent on it raises the expected reward", probe, _sign_lost),
+        ("hint: the baseline is ignored; subtract it from the reward: -mean[(r - b) · log π]", probe, _baseline_ignored),
+        ("hint: the baseline is added; subtract it: r - b, how much better than usual the reward was", probe,
+         _baseline_added),
+        ("hint: this is the sum over all actions; take the mean, -mean[(r - b) · log π]", probe, _summed),
+    ]
+    return run_check("reinforce_surrogate", fn, cases, verbose=verbose, extra=_gradient_problem, hints=hints)

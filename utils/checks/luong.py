@@ -9,6 +9,7 @@ state, so running a check never changes what the rest of the notebook draws.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -45,7 +46,15 @@ def check_general_score(fn: Callable, verbose: bool = True, hidden: bool = False
     ]
     if hidden:
         cases += [case("hidden: a batch of four, seven positions", 4, 7, 5, 6)]
-    return run_check("general_score", fn, cases, verbose=verbose)
+    p = torch.Generator().manual_seed(55)
+    probe = (torch.randn(2, 3, generator=p), torch.randn(2, 4, 3, generator=p), torch.randn(3, 3, generator=p))
+    hints = [
+        ("hint: these are softmax weights; return the raw scores h_tᵀ W_a h̄_s (the softmax comes later)",
+         probe, lambda h, e, W: torch.softmax(torch.einsum("bh,hd,bsd->bs", h, W, e), -1)),
+        ("hint: W_a is applied the other way round (h̄_sᵀ W_a h_t); the score is h_tᵀ W_a h̄_s: (h_t @ W_a) "
+         "against each h̄_s", probe, lambda h, e, W: torch.einsum("bsd,dh,bh->bs", e, W, h)),
+    ]
+    return run_check("general_score", fn, cases, verbose=verbose, hints=hints)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -88,6 +97,35 @@ def _softmax_over_whole_source(scores, h_t, W_p, v_p, src_lengths, D):
     return align * allowed * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
 
 
+def _strict_window(scores, h_t, W_p, v_p, src_lengths, D):
+    p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
+    allowed = ((s - p.unsqueeze(1)).abs() < D) & (s < src_lengths.unsqueeze(1))  # < D drops both ends
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+
+
+def _renormalised(scores, h_t, W_p, v_p, src_lengths, D):
+    p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
+    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
+    weights = _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2))
+    return weights / weights.sum(dim=-1, keepdim=True), p
+
+
+def _position_from_padded_length(scores, h_t, W_p, v_p, src_lengths, D):
+    S = scores.shape[1]
+    p = S * torch.sigmoid(torch.tanh(h_t @ W_p) @ v_p)  # the padded length, not each sentence's own
+    s = torch.arange(S).unsqueeze(0)
+    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+
+
+def _lengths_ignored(scores, h_t, W_p, v_p, src_lengths, D):
+    S = scores.shape[1]
+    p = S * torch.sigmoid(torch.tanh(h_t @ W_p) @ v_p)  # every sentence taken to be S long
+    s = torch.arange(S).unsqueeze(0)
+    allowed = (s - p.unsqueeze(1)).abs() <= D
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+
+
 def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(scores, h_t, W_p, v_p, src_lengths, D) -> (weights (B, S), p_t (B,))``."""
     g = _gen(51)
@@ -97,12 +135,19 @@ def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> C
                            torch.randn(H, d_p, generator=g), torch.randn(d_p, generator=g),
                            torch.tensor(lengths), D))
 
+    # h_t = 0 gives p_t = length · sigmoid(0) = length / 2, a whole position for even lengths: the
+    # positions at exactly p_t ± D belong to the window (a random h_t never puts p_t on an integer)
+    w = _gen(54)
+    whole = Case("p_t on a whole position (h_t = 0, p_t = length / 2): s = p_t ± D is in the window",
+                 (torch.randn(2, 10, generator=w), torch.zeros(2, 3), torch.randn(3, 4, generator=w),
+                  torch.randn(4, generator=w), torch.tensor([10, 6]), 2))
     wide = case("a window wider than the source", 2, 4, 3, 2, [4, 4], 10)
     cases = [
         case("one source of ten positions, D = 2", 1, 10, 3, 4, [10], 2),
         case("a padded batch (lengths 12, 7, 3), D = 3", 3, 12, 4, 5, [12, 7, 3], 3),
         wide,
         case("large scores (exp overflows without care)", 2, 9, 3, 3, [9, 6], 2, scale=500.0),
+        whole,
     ]
     probe = case("probe", 4, 16, 3, 3, [16, 16, 11, 5], 2)
     if hidden:
@@ -114,6 +159,16 @@ def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> C
         ("hint: multiply the window's softmax by exp(-(s - p_t)² / 2σ²), with σ = D/2", probe.args, _no_gaussian),
         ("hint: the softmax should run over the window [p_t - D, p_t + D] only, not the whole "
          "source", probe.args, _softmax_over_whole_source),
+        ("hint: the window is |s - p_t| <= D, both ends included (Luong et al. 2015: [p_t - D, p_t + D]); "
+         "with < D, a whole-number p_t loses the positions p_t ± D", whole.args, _strict_window),
+        ("hint: the weights are renormalised after the Gaussian; Luong et al. do not renormalise: "
+         "align · exp(-(s - p_t)² / 2σ²) is the answer, even though its rows sum to less than 1",
+         probe.args, _renormalised),
+        ("hint: p_t is computed from the padded length S; use each sentence's own length: "
+         "p_t = src_lengths · sigmoid(v_pᵀ tanh(W_p h_t))", probe.args, _position_from_padded_length),
+        ("hint: p_t is computed from the padded length S and the padding is not masked; use each sentence's "
+         "own length: p_t = src_lengths · sigmoid(v_pᵀ tanh(W_p h_t)), and keep only s < length",
+         probe.args, _lengths_ignored),
     ]
 
     def zero_outside(candidate: Callable) -> str | None:
@@ -138,6 +193,64 @@ def checker_luong_decoder(seed: int = 52) -> LuongDecoder:
         torch.manual_seed(seed)
         return LuongDecoder(vocab_size=7, emb_dim=3, hidden_size=5, annotation_size=6,
                             score="general", window="global").eval()
+
+
+def _step_bahdanau_order(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask):
+    context, weights, _ = decoder.attention(h_prev, enc_out, mask)  # attends from h_{t-1}, before the step
+    h_t = decoder.cell(torch.cat([decoder.embedding(prev_token), h_tilde_prev], dim=-1), h_prev)
+    h_tilde = torch.tanh(decoder.combine(torch.cat([context, h_t], dim=-1)))
+    return decoder.out(h_tilde), h_t, h_tilde, weights
+
+
+def _step_from_input(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask, x):
+    """The rest of a right step, from the GRU input ``x`` that the mistakes below get wrong."""
+    h_t = decoder.cell(x, h_prev)
+    context, weights, _ = decoder.attention(h_t, enc_out, mask)
+    h_tilde = torch.tanh(decoder.combine(torch.cat([context, h_t], dim=-1)))
+    return decoder.out(h_tilde), h_t, h_tilde, weights
+
+
+def _step_no_input_feeding(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask):
+    x = torch.cat([decoder.embedding(prev_token), torch.zeros_like(h_tilde_prev)], dim=-1)  # h̃_{t-1} unused
+    return _step_from_input(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask, x)
+
+
+def _step_feeds_hidden_state(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask):
+    x = torch.cat([decoder.embedding(prev_token), h_prev], dim=-1)  # h_{t-1} instead of h̃_{t-1}
+    return _step_from_input(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask, x)
+
+
+def _step_feed_first(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask):
+    x = torch.cat([h_tilde_prev, decoder.embedding(prev_token)], dim=-1)  # [h̃ ; E y] instead of [E y ; h̃]
+    return _step_from_input(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask, x)
+
+
+def _step_no_tanh(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask):
+    h_t = decoder.cell(torch.cat([decoder.embedding(prev_token), h_tilde_prev], dim=-1), h_prev)
+    context, weights, _ = decoder.attention(h_t, enc_out, mask)
+    h_tilde = decoder.combine(torch.cat([context, h_t], dim=-1))  # tanh forgotten
+    return decoder.out(h_tilde), h_t, h_tilde, weights
+
+
+def _step_state_first_in_combine(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask):
+    h_t = decoder.cell(torch.cat([decoder.embedding(prev_token), h_tilde_prev], dim=-1), h_prev)
+    context, weights, _ = decoder.attention(h_t, enc_out, mask)
+    h_tilde = torch.tanh(decoder.combine(torch.cat([h_t, context], dim=-1)))  # [h_t ; c_t]
+    return decoder.out(h_tilde), h_t, h_tilde, weights
+
+
+def _step_output_from_hidden(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask):
+    h_t = decoder.cell(torch.cat([decoder.embedding(prev_token), h_tilde_prev], dim=-1), h_prev)
+    context, weights, _ = decoder.attention(h_t, enc_out, mask)
+    h_tilde = torch.tanh(decoder.combine(torch.cat([context, h_t], dim=-1)))
+    return decoder.out(h_t), h_t, h_tilde, weights  # logits from h_t instead of h̃_t
+
+
+def _step_unmasked(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask):
+    h_t = decoder.cell(torch.cat([decoder.embedding(prev_token), h_tilde_prev], dim=-1), h_prev)
+    context, weights, _ = decoder.attention(h_t, enc_out)  # src_mask forgotten
+    h_tilde = torch.tanh(decoder.combine(torch.cat([context, h_t], dim=-1)))
+    return decoder.out(h_tilde), h_t, h_tilde, weights
 
 
 def check_luong_step(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
@@ -166,4 +279,28 @@ def check_luong_step(fn: Callable, verbose: bool = True, hidden: bool = False) -
         return fn(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask)
 
     candidate.__wrapped__ = fn
-    return run_check("luong_step", candidate if callable(fn) else fn, cases, verbose=verbose)
+    p = _gen(253)
+    S, lengths = 5, torch.tensor([5, 2, 4])
+    mask = torch.arange(S).unsqueeze(0) < lengths.unsqueeze(1)
+    probe = (torch.randint(3, 7, (3,), generator=p), torch.randn(3, 5, generator=p),
+             torch.randn(3, 5, generator=p), torch.randn(3, S, 6, generator=p) * mask.unsqueeze(-1), mask)
+    hints = [
+        ("hint: the attention query is h_{t-1} (Bahdanau's order); Luong attends from the new state: first "
+         "h_t = cell([E y_{t-1} ; h̃_{t-1}], h_{t-1}), then the attention from h_t", probe,
+         partial(_step_bahdanau_order, decoder)),
+        ("hint: input feeding is missing; the GRU's input is [E y_{t-1} ; h̃_{t-1}], the embedding with the "
+         "previous attentional state h_tilde_prev", probe, partial(_step_no_input_feeding, decoder)),
+        ("hint: input feeding concatenates the previous attentional state h̃_{t-1} (h_tilde_prev), not the "
+         "hidden state h_{t-1}: [E y_{t-1} ; h̃_{t-1}]", probe, partial(_step_feeds_hidden_state, decoder)),
+        ("hint: the GRU's input is [E y_{t-1} ; h̃_{t-1}], the embedding first", probe,
+         partial(_step_feed_first, decoder)),
+        ("hint: tanh is missing; h̃_t = tanh(W_c [c_t ; h_t]): apply torch.tanh to decoder.combine(...)", probe,
+         partial(_step_no_tanh, decoder)),
+        ("hint: W_c reads [c_t ; h_t], the context first: torch.cat([context, h_t], dim=-1)", probe,
+         partial(_step_state_first_in_combine, decoder)),
+        ("hint: the logits come from the attentional state: decoder.out(h̃_t), not decoder.out(h_t)", probe,
+         partial(_step_output_from_hidden, decoder)),
+        ("hint: padded source positions get weight; pass src_mask to the attention", probe,
+         partial(_step_unmasked, decoder)),
+    ]
+    return run_check("luong_step", candidate if callable(fn) else fn, cases, verbose=verbose, hints=hints)

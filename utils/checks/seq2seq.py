@@ -1,12 +1,15 @@
 """Checkers for chapter 1 (why attention: the flaws of RNN encoder–decoders).
 
 Each takes the learner's function, prints a one-line verdict and returns a
-:class:`~utils.checks.core.CheckResult`. Inputs come from fixed generators, and models are built
-inside :func:`torch.random.fork_rng`, so checking never changes the notebook's random numbers.
+:class:`~utils.checks.core.CheckResult`. When an answer is wrong in a way learners often get it
+wrong (nats instead of bits, padding in the mean, the state not passed on), the verdict ends with a
+hint. Inputs come from fixed generators, and models are built inside
+:func:`torch.random.fork_rng`, so checking never changes the notebook's random numbers.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -25,6 +28,23 @@ def _gen(seed: int) -> torch.Generator:
 
 
 # ---------------------------------------------------------------------------- exercise 1
+def _budget_in_nats(lengths, hidden_size, n_symbols):
+    s = lengths.double()
+    return hidden_size / s, s * math.log(n_symbols) / hidden_size
+
+
+def _budget_integer_division(lengths, hidden_size, n_symbols):
+    return hidden_size // lengths, lengths.double() * math.log2(n_symbols) / hidden_size
+
+
+_BUDGET_PROBE = (torch.tensor([3, 7, 40]), 100, 6)
+_BUDGET_HINTS = [
+    ("hint: the sizes are in bits: use log2, not the natural log", _BUDGET_PROBE, _budget_in_nats),
+    ("hint: // rounds down to a whole number; divide with / (H / S may be a fraction)",
+     _BUDGET_PROBE, _budget_integer_division),
+]
+
+
 def check_context_budget(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(lengths (N,), hidden_size, n_symbols) -> (numbers_per_token, bits_per_number)``.
 
@@ -38,7 +58,7 @@ def check_context_budget(fn: Callable, verbose: bool = True, hidden: bool = Fals
     if hidden:
         cases += [Case("lengths 1, 2, 1000 with H = 512 and 26 symbols", (torch.tensor([1, 2, 1000]), 512, 26)),
                   Case("int32 lengths, H = 7", (torch.tensor([3, 9, 14], dtype=torch.int32), 7, 5))]
-    return run_check("context_budget", fn, cases, verbose=verbose)
+    return run_check("context_budget", fn, cases, verbose=verbose, hints=_BUDGET_HINTS)
 
 
 # ---------------------------------------------------------------------------- exercise 2
@@ -63,6 +83,11 @@ def _ce_mean_of_sentence_means(logits, targets, pad_id):
     return ((nll * real).sum(1) / real.sum(1)).mean()
 
 
+def _ce_mean_over_all_positions(logits, targets, pad_id):
+    nll = -torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (nll * (targets != pad_id).float()).mean()
+
+
 _CE_HINTS = [
     ("hint: padded positions are averaged in; take the mean over real tokens only "
      "(targets != pad_id)", _ce_probe(), _ce_with_padding),
@@ -70,6 +95,8 @@ _CE_HINTS = [
      "log p(y_t)", _ce_probe(), _ce_without_log_softmax),
     ("hint: this is the mean of each sentence's mean; average over all real tokens at once, "
      "so long sentences weigh more", _ce_probe(), _ce_mean_of_sentence_means),
+    ("hint: the padding is zeroed but still counted: .mean() divides by B·T; divide the sum by "
+     "the number of real tokens instead", _ce_probe(), _ce_mean_over_all_positions),
 ]
 
 
@@ -106,6 +133,27 @@ class _SharedDecoder(PlainDecoder):
         return self
 
 
+def _decode_fed_same_token(decoder, state, enc_out, src_mask, tgt_in, teacher_forcing):
+    """Feeds ``tgt_in[:, t]`` after step ``t``: ``<sos>`` twice, and every true token one step late."""
+    prev, logits = tgt_in[:, 0], []
+    for t in range(tgt_in.shape[1]):
+        step_logits, state, _ = decoder.step(prev, state, enc_out, src_mask)
+        logits.append(step_logits)
+        prev = tgt_in[:, t] if teacher_forcing else step_logits.argmax(-1)
+    return torch.stack(logits, dim=1)
+
+
+def _decode_state_not_passed_on(decoder, state, enc_out, src_mask, tgt_in, teacher_forcing):
+    """Every step starts again from the initial state."""
+    prev, logits = tgt_in[:, 0], []
+    for t in range(tgt_in.shape[1]):
+        step_logits, new_state, _ = decoder.step(prev, state, enc_out, src_mask)
+        logits.append(step_logits)
+        if t + 1 < tgt_in.shape[1]:
+            prev = tgt_in[:, t + 1] if teacher_forcing else step_logits.argmax(-1)
+    return torch.stack(logits, dim=1)
+
+
 def check_decode_loop(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(decoder, state, enc_out, src_mask, tgt_in, teacher_forcing) -> logits (B, T, V)``."""
     V, D = 8, 6
@@ -114,14 +162,17 @@ def check_decode_loop(fn: Callable, verbose: bool = True, hidden: bool = False) 
         decoder = _SharedDecoder(V, 4, 5, D).eval()
     g = _gen(12)
 
-    def case(desc, B, S, T, teacher_forcing):
-        enc_out = torch.randn(B, S, D, generator=g)
+    def inputs(gen, B, S, T, teacher_forcing):
+        enc_out = torch.randn(B, S, D, generator=gen)  # (B, S, D)
         mask = length_mask(torch.full((B,), S))
         with torch.no_grad():
-            state = decoder.init_state(enc_out, torch.randn(B, D, generator=g), mask)
-        tgt_in = torch.cat([torch.ones(B, 1, dtype=torch.long),
-                            torch.randint(3, V, (B, T - 1), generator=g)], dim=1)
-        return Case(desc, (decoder, state, enc_out, mask, tgt_in, teacher_forcing))
+            state = decoder.init_state(enc_out, torch.randn(B, D, generator=gen), mask)
+        tgt_in = torch.cat([torch.ones(B, 1, dtype=torch.long),  # <sos>, then T - 1 true tokens
+                            torch.randint(3, V, (B, T - 1), generator=gen)], dim=1)
+        return decoder, state, enc_out, mask, tgt_in, teacher_forcing
+
+    def case(desc, B, S, T, teacher_forcing):
+        return Case(desc, inputs(g, B, S, T, teacher_forcing))
 
     cases = [
         case("one step (only <sos> goes in)", 2, 3, 1, True),
@@ -132,10 +183,58 @@ def check_decode_loop(fn: Callable, verbose: bool = True, hidden: bool = False) 
     if hidden:
         cases += [case("hidden: 4 sources of 2, 8 steps, teacher forcing", 4, 2, 8, True),
                   case("hidden: 2 sources of 6, 3 steps, no teacher forcing", 2, 6, 3, False)]
-    return run_check("decode_loop", fn, cases, atol=1e-5, verbose=verbose)
+    probe = inputs(_gen(120), 3, 4, 6, True)
+    hints = [
+        ("hint: off by one: after step t, feed the next true token tgt_in[:, t + 1], not tgt_in[:, t] "
+         "again", probe, _decode_fed_same_token),
+        ("hint: the state is not passed on: each step returns a new state; give it to the next step "
+         "(logits, state, _ = decoder.step(prev, state, ...))", probe, _decode_state_not_passed_on),
+    ]
+    return run_check("decode_loop", fn, cases, atol=1e-5, verbose=verbose, hints=hints)
 
 
 # ---------------------------------------------------------------------------- exercise 4
+def _rates_probe(all_padding: bool) -> tuple:
+    """``(predictions (4, T), targets (4, T), 0)``: targets of lengths 5, 4, 2, 1 padded with 0,
+    predictions wrong at every padded position; ``T = 6`` with ``all_padding`` (a last column of
+    padding only), else 5."""
+    g = _gen(131)
+    T = 6 if all_padding else 5
+    targets = torch.randint(3, 7, (4, T), generator=g).masked_fill(~length_mask(torch.tensor([5, 4, 2, 1]), T), 0)
+    predictions = torch.where(torch.rand(4, T, generator=g) < 0.4, torch.randint(3, 7, (4, T), generator=g), targets)
+    return predictions.masked_fill(targets == 0, 5), targets, 0
+
+
+def _rates_padding_counted(predictions, targets, pad_id):
+    return (predictions != targets).float().mean(0)
+
+
+def _rates_padding_in_denominator(predictions, targets, pad_id):
+    return ((predictions != targets) & (targets != pad_id)).float().mean(0)
+
+
+def _rates_padding_in_numerator(predictions, targets, pad_id):
+    real = targets != pad_id
+    return (predictions != targets).sum(0) / real.sum(0).clamp(min=1)
+
+
+def _rates_not_clamped(predictions, targets, pad_id):
+    real = targets != pad_id
+    return ((predictions != targets) & real).sum(0) / real.sum(0)
+
+
+_RATES_HINTS = [
+    ("hint: padding is counted, as mistakes and in the number of targets; count both only where "
+     "targets != pad_id", _rates_probe(False), _rates_padding_counted),
+    ("hint: you divide by B, padding included; divide each position's mistakes by its number of "
+     "real targets, (targets != pad_id).sum(0)", _rates_probe(False), _rates_padding_in_denominator),
+    ("hint: predictions at padded positions are counted as mistakes; count a mistake only where "
+     "targets != pad_id", _rates_probe(False), _rates_padding_in_numerator),
+    ("hint: a position where every target is padding has 0 real targets, and 0 / 0 is NaN; divide "
+     "by the count clamped to at least 1 (.clamp(min=1))", _rates_probe(True), _rates_not_clamped),
+]
+
+
 def check_position_error_rates(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(predictions (B, T), targets (B, T), pad_id) -> error rates (T,)``."""
     g = _gen(13)
@@ -159,4 +258,4 @@ def check_position_error_rates(fn: Callable, verbose: bool = True, hidden: bool 
             ~length_mask(torch.randint(1, 10, (10,), generator=h), 9), 2)
         p = torch.where(torch.rand(10, 9, generator=h) < 0.5, torch.randint(2, 6, (10, 9), generator=h), t)
         cases += [Case("hidden: 10 rows of 9, padding id 2", (p, t, 2))]
-    return run_check("position_error_rates", fn, cases, verbose=verbose)
+    return run_check("position_error_rates", fn, cases, verbose=verbose, hints=_RATES_HINTS)
