@@ -47,3 +47,20 @@ def test_every_check_cell_is_run_again_after_the_last_cell():
                                                       "Cell 18 again, after the last cell",
                                                       "Cell 21 again, after the last cell"], out.stdout[-2000:]
     assert ids[-3:] == again                                            # after every other cell
+
+
+def test_attend_is_judged_with_the_course_masked_softmax_so_one_mistake_costs_one_exercise():
+    """Chapter 2: a learner's attend calls their own masked_softmax; a wrong masked_softmax must not
+    fail attend too, and the learner's name is theirs again after the check."""
+    from utils.checks.attention import check_attend
+
+    namespace: dict = {"torch": torch}
+    exec("def masked_softmax(scores, mask=None):\n"          # wrong: forgets the mask
+         "    return torch.softmax(scores, dim=-1)\n"
+         "def attend(scores, value, mask=None):\n"
+         "    weights = masked_softmax(scores, mask)\n"
+         "    return weights @ value, weights\n", namespace)
+    wrong = namespace["masked_softmax"]
+    assert check_attend(namespace["attend"], verbose=False).passed
+    assert namespace["masked_softmax"] is wrong
+    assert not check_masked_softmax(wrong, verbose=False).passed

@@ -109,12 +109,15 @@ def test_a_chapter_runs_and_its_explorer_responds(lab, chrome):
 
 def test_myst_roles_render_in_jupyterlab(lab, chrome):
     """jupyterlab-myst renders MyST in markdown cells: a citation is not left as raw `{cite}` text."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     chrome.get(lab)
     WebDriverWait(chrome, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-MarkdownCell"))
     first = chrome.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-MarkdownCell")[0]
-    WebDriverWait(chrome, 60).until(lambda d: "Chapter 2" in first.text)
-    assert "bahdanau" in first.text.lower() or "Bahdanau" in first.text, first.text[:600]
-    assert "{cite}" not in first.text, first.text[:600]
+    try:   # the MyST renderer replaces the cell's first rendering a moment later on a busy machine
+        WebDriverWait(chrome, 60).until(lambda d: "Chapter 2" in first.text and "{cite}" not in first.text)
+    except TimeoutException:
+        raise AssertionError(f"raw MyST roles in JupyterLab: {first.text[:600]}") from None
+    assert "bahdanau2015" in first.text, first.text[:600]
