@@ -177,3 +177,24 @@ def test_instructors_page_covers_the_chapter(path):
     for number, name, points in exercises:
         assert re.search(rf"\| {number} — {re.escape(name)} \| {points} \| ★", section), (
             f"{title}: the instructors' table must list '{number} — {name}' with {points} points")
+
+
+@pytest.mark.parametrize("path", CHAPTER_PATHS, ids=lambda p: p.name)
+def test_a_prediction_is_not_answered_before_the_learner_runs_it(path):
+    """A "Predict first" question: the cells that answer it open collapsed in JupyterLab (and behind
+    a button in the book), until the learner runs them; the chapter's first cell does not say it."""
+    nb = nbformat.read(str(path), as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown" or "**Predict first.**" not in cell.source:
+            continue
+        section = []
+        for later in nb.cells[i + 1:]:
+            if later.cell_type == "markdown" and re.match(r"#{1,3} ", later.source):
+                break
+            section.append(later)
+        reveals = [c for c in section if "reveals-prediction" in c.metadata.get("tags", [])]
+        assert reveals, f"{path.name}: cell {i} asks for a prediction, but no cell after it is tagged reveals-prediction"
+        assert all(c.metadata.get("jupyter", {}).get("outputs_hidden") for c in reveals)
+        assert all("hide-output" in c.metadata.get("tags", []) for c in reveals)
+    if path.name.startswith("01"):
+        assert "the ones it read first" not in nb.cells[0].source

@@ -53,7 +53,12 @@ def widget_tags(cell) -> tuple[str, ...] | None:
         return None
     return STATIC_EXPLORER_TAGS if any(WIDGET_VIEW in d and "text/html" in d for d in outputs) else WIDGET_TAGS
 # Cell-level metadata we keep: tags (nbval, book), nbgrader, and slide types.
-ALLOWED_CELL_METADATA = {"tags", "nbgrader", "slideshow", "editable", "deletable"}
+ALLOWED_CELL_METADATA = {"tags", "nbgrader", "slideshow", "editable", "deletable", "jupyter"}
+# A cell whose output answers a "Predict first" question: the learner must not read the answer
+# before running it. JupyterLab opens it with its output collapsed (``jupyter.outputs_hidden``;
+# running the cell shows the new output), and the book hides it behind a button (``hide-output``).
+REVEALS = "reveals-prediction"
+REVEALS_TAGS = (REVEALS, "hide-output")
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 CELL_TIMEOUT = 600
 
@@ -79,6 +84,10 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             {k: v for k, v in cell.metadata.items() if k in ALLOWED_CELL_METADATA}
         )
         cell.metadata.setdefault("slideshow", {"slide_type": slide_type(cell)})
+        cell.metadata.pop("jupyter", None)
+        if REVEALS in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = list(cell.metadata["tags"]) + [t for t in REVEALS_TAGS if t not in cell.metadata["tags"]]
+            cell.metadata["jupyter"] = {"outputs_hidden": True}
         if cell.cell_type == "code":
             for output in cell.outputs:
                 output.get("metadata", {}).pop("execution", None)
@@ -120,6 +129,11 @@ def metadata_problems(nb: nbformat.NotebookNode, name: str) -> list[str]:
             problems.append(f"{name}: cell {index} metadata has {sorted(extra)}")
         if "slideshow" not in cell.metadata:
             problems.append(f"{name}: cell {index} has no slide type (run the pipeline's clean)")
+        reveals = REVEALS in cell.metadata.get("tags", [])
+        if reveals != (dict(cell.metadata.get("jupyter", {})) == {"outputs_hidden": True}) or \
+                reveals and not set(REVEALS_TAGS) <= set(cell.metadata.get("tags", [])):
+            problems.append(f"{name}: cell {index}: only a '{REVEALS}' cell, and every one, is collapsed "
+                            f"(jupyter.outputs_hidden) and tagged {REVEALS_TAGS} (run the pipeline's clean)")
         if cell.cell_type == "code":
             needed = widget_tags(cell)
             tags = set(cell.metadata.get("tags", []))
