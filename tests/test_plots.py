@@ -1,5 +1,7 @@
 """utils.plots: figures draw what they are given, and reject what does not fit."""
 
+from types import SimpleNamespace
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -44,3 +46,35 @@ def test_to_numpy_handles_grad_and_dtypes():
     assert to_numpy(torch.ones(2, requires_grad=True)).dtype == np.float64
     assert to_numpy(torch.tensor([1, 2])).dtype == np.int64
     assert to_numpy([1.0]).shape == (1,)
+
+
+def _points_under_legend(ax) -> int:
+    """How many plotted data points the legend's box covers, in display coordinates."""
+    fig = ax.figure
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent()
+    inside = 0
+    for line in ax.get_lines():
+        xy = line.get_transform().transform(line.get_xydata())
+        inside += int(((xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)).sum())
+    return inside
+
+
+def test_accuracy_vs_length_keeps_its_legend_off_the_data():
+    """The legend sits beside the axes: with curves across the whole plot (chapter 7's three models,
+    from 100% down to 0%), it covers no data point (the walkthrough found it on a curve)."""
+    import matplotlib.pyplot as plt
+
+    from utils.plots import accuracy_vs_length
+
+    lengths = list(range(4, 41, 2))
+    curves = {name: SimpleNamespace(lengths=lengths,
+                                    exact_match_by_length={n: level(n) for n in lengths},
+                                    token_accuracy_by_length={n: min(1.0, level(n) + 0.3) for n in lengths})
+              for name, level in [("plain GRU", lambda n: max(0.0, 1 - n / 14)), ("Bahdanau", lambda n: 1 - n / 400),
+                                  ("Transformer", lambda n: 1.0)]}
+    ax = accuracy_vs_length(curves, chance=0.1)
+    try:
+        assert _points_under_legend(ax) == 0
+    finally:
+        plt.close(ax.figure)

@@ -225,7 +225,8 @@ def accuracy_vs_length(curves, ax: Axes | None = None, title: str | None = None,
     ax.set_ylim(-0.02, 1.02)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    # beside the axes, not on them: with curves from 100% down to 0% no corner inside is free
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     if title:
         ax.set_title(title)
     return ax
