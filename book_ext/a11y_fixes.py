@@ -8,6 +8,9 @@ axe-core (``tests/test_browser.py::test_accessibility_audit``) reported, on ever
 * the same on the colour-mode button, whose icons carry titles ("Light", "Dark", …; Font Awesome
   turns them into SVG ``<title>`` text) that differ from its name "Color mode": the icons are
   decorative, so they lose the titles and get ``aria-hidden``;
+* the same on the button of a hidden output (the cells that answer a prediction, tagged
+  ``hide-output``): myst-nb names it "Toggle hidden content" while it shows "Show code cell
+  output"; without the ``aria-label`` its text names it;
 * ``aria-required-children`` (critical) on the bibliography: docutils gives the citation list
   ``role="list"`` but its entries are ``doc-biblioentry``, not list items; the role is dropped.
 
@@ -21,11 +24,12 @@ from dedupe_scripts import rewrite_pages  # the same folder (book_ext/) is on Sp
 _SEARCH_BUTTON = re.compile(r'(<button class="[^"]*\bsearch-button__button\b[^"]*"[^>]*?) aria-label="Search"')
 _THEME_ICON = re.compile(r'<i class="theme-switch ([^"]*)"([^>]*?) title="[^"]*"')
 _CITATION_LIST = '<div role="list" class="citation-list">'
+_HIDDEN_OUTPUT = '<summary aria-label="Toggle hidden content">'
 
 
 def fix_html(text: str) -> str:
-    """``text`` with the three fixes of the module's docstring."""
-    text = _SEARCH_BUTTON.sub(r"\1", text)
+    """``text`` with the fixes of the module's docstring."""
+    text = _SEARCH_BUTTON.sub(r"\1", text).replace(_HIDDEN_OUTPUT, "<summary>")
     text = _THEME_ICON.sub(r'<i aria-hidden="true" class="theme-switch \1"\2', text)
     return text.replace(_CITATION_LIST, '<div class="citation-list">')
 
