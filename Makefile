@@ -39,6 +39,7 @@ book: $(STAMP)
 # collected) fails like any other non-zero code.
 test: $(STAMP)
 	@bash tools/install_browser.sh
+	@bash tools/install_sandbox.sh
 	$(PY) -m pytest tests solutions chapters --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600 $(XDIST)
 

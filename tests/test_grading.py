@@ -19,12 +19,15 @@ flag every cheat, and feedback and the CSV export must work.
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from sqlalchemy import text as text_sql
 
 from grading.audit import scan
 from tools.grading import assignment_name, audit, prepare, release
@@ -34,7 +37,10 @@ pytestmark = pytest.mark.slow(seconds=500)   # nbgrader generates 7 assignments 
 
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-GRADED = "02_attention_as_weighted_average.ipynb"  # the chapter whose grading path is driven whole
+GRADED = "02_attention_as_weighted_average.ipynb"
+# Learners' kernels run in the bubblewrap sandbox where bwrap is installed (make test installs it:
+# tools/install_sandbox.sh); elsewhere the suite grades without it and skips the file cheats.
+SANDBOX = shutil.which("bwrap") is not None  # the chapter whose grading path is driven whole
 TIMEOUT = 60  # seconds a cell may run when autograding. The longest training cells of chapters 5 and 6 print
 #              "(took 10.04 s)" and "(took 8.6 s)" on 2 cores, so a busy or slow machine still has room;
 #              the endless and the deaf cell each cost this much
@@ -50,7 +56,7 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
     course = tmp_path_factory.mktemp("course")
-    names = prepare(course, timeout=TIMEOUT)
+    names = prepare(course, timeout=TIMEOUT, sandbox=SANDBOX)
     for name in names:
         nbgrader(course, "generate_assignment", name, "--force")
     return course
@@ -134,6 +140,38 @@ IMPORTS_02 = {
 }
 
 
+def file_cheats(course: Path) -> dict[str, str]:
+    """What worked against the grader when learners' kernels could touch files (issue 27): copy the
+    answer out of the instructors' source notebook; rewrite the references and leave bytecode for the
+    judge; leave a process behind that writes a score into the gradebook after the kernel has gone.
+    Each attempt is silent (wrapped in try), as a cheat would be; each answer is otherwise wrong."""
+    source = course / "source" / "ch02" / GRADED
+    repo = Path(__file__).resolve().parents[1]
+    steal = f"""
+import json
+cells = json.load(open({str(source)!r}))["cells"]
+exec(next("".join(c["source"]) for c in cells if "def additive_score" in "".join(c["source"])))
+"""
+    tamper = f"""
+for path, text in [({str(repo / "grading" / "references.py")!r}, "\\nmasked_softmax = lambda s, m=None: s.softmax(-1)\\n"),
+                   ({str(repo / "grading" / "__pycache__" / "judge.cpython-311.pyc")!r}, "not bytecode"),
+                   ({str(source)!r}, " ")]:
+    try:
+        with open(path, "a") as f:
+            f.write(text)
+    except OSError:
+        pass
+""" + WRONG_MASKED_SOFTMAX
+    linger = f"""
+import subprocess
+subprocess.Popen(["python3", "-c", "import sqlite3, time; time.sleep(8); "
+                  "sqlite3.connect({str(course / "gradebook.db")!r}).execute('PRAGMA user_version = 7').connection.commit(); "
+                  "open({str(course / "lingered.txt")!r}, 'w').write('still here')"],
+                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+""" + WRONG_ATTEND
+    return {"ex-additive-score": steal, "ex-masked-softmax": tamper, "ex-attend": linger}
+
+
 def warning_answers() -> dict[str, str]:
     sol = solution_sources("02")
     additive = sol["ex-additive-score"].replace(
@@ -182,6 +220,8 @@ EXPECTED_02 = {
     "altered_test": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
     "stripped_metadata": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
 }
+if SANDBOX:
+    EXPECTED_02["cheat_files"] = {"test-additive-score": 0, "test-masked-softmax": 0, "test-attend": 0}
 
 # chapter 5: the issue's cheats, each on wrong or borrowed answers
 CHEATS_05 = {
@@ -223,6 +263,10 @@ def deprecated_range_answer() -> str:
 def graded(course) -> Path:
     for student, (replace, mutate) in STUDENTS_02.items():
         make_submission(course, student, warning_answers() if replace is None else replace, "02", mutate)
+    if SANDBOX:
+        make_submission(course, "cheat_files", file_cheats(course), "02")
+    protected = {path: path.read_bytes() for path in (Path(__file__).resolve().parents[1] / "grading").glob("*.py")}
+    protected[course / "source" / "ch02" / GRADED] = (course / "source" / "ch02" / GRADED).read_bytes()
     broken = course / "submitted" / "not_a_notebook" / "ch02" / GRADED
     broken.parent.mkdir(parents=True)
     broken.write_text("{ this is not json")
@@ -238,6 +282,9 @@ def graded(course) -> Path:
                              cwd=course, env=ENV, capture_output=True, text=True, timeout=1800)
         logs[assignment] = run.stderr + run.stdout
     (course / "autograde-logs.json").write_text(json.dumps(logs))
+    time.sleep(10)   # what a process left behind by the kernel would have done by now
+    changed = [str(path) for path, content in protected.items() if path.read_bytes() != content]
+    (course / "changed-files.json").write_text(json.dumps(changed))
     return course
 
 
@@ -263,6 +310,21 @@ def graded_cell_text(course: Path, student: str, assignment: str, grade_id: str)
 @pytest.mark.parametrize("student", list(EXPECTED_02))
 def test_chapter_2_scores(graded, student):
     assert scores(graded, student) == EXPECTED_02[student]
+
+
+@pytest.mark.skipif(not SANDBOX, reason="bubblewrap is not installed (tools/install_sandbox.sh)")
+def test_a_kernel_writes_no_file_the_grader_reads_and_leaves_no_process(graded):
+    """The file cheats of cheat_files (graded before "complete", whose 8 points test_chapter_2_scores
+    checks): nothing the grader reads changed, the lingering process died with its kernel, and the
+    grading/ package gained no bytecode from a kernel."""
+    from nbgrader.api import Gradebook
+
+    assert json.loads((graded / "changed-files.json").read_text()) == []
+    assert not (graded / "lingered.txt").exists()
+    with Gradebook(f"sqlite:///{graded / 'gradebook.db'}") as gb:
+        assert gb.db.execute(text_sql("PRAGMA user_version")).scalar() == 0
+    pyc = Path(__file__).resolve().parents[1] / "grading" / "__pycache__" / "judge.cpython-311.pyc"
+    assert not pyc.exists() or b"not bytecode" not in pyc.read_bytes()
 
 
 def test_cheats_on_chapters_5_and_6_score_zero(graded):

@@ -7,6 +7,7 @@ right answer keeps its points, each wrong one scores 0, and the feedback says wh
 Its own course (chapter 7 only) lets it run beside `tests/test_grading.py` on the other core.
 """
 
+import shutil
 import subprocess
 
 import pytest
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.slow(seconds=150)   # one run of chapter 7 under nbgrad
 
 # Chapter 7 trains three models; its longest cell (Bahdanau's decoder) takes 40-50 s on 2 cores,
 # more on a busy one, so the per-cell limit is wider than chapter 2's.
+SANDBOX = shutil.which("bwrap") is not None
 TIMEOUT = 300
 
 QUERIES_FROM_ENCODER = """
@@ -40,7 +42,7 @@ def attend_with_cache(q_t, k_t, v_t, cache_k, cache_v):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("course07")
-    assert prepare(course, timeout=TIMEOUT, chapters=["07"]) == ["ch07"]
+    assert prepare(course, timeout=TIMEOUT, chapters=["07"], sandbox=SANDBOX) == ["ch07"]
     nbgrader(course, "generate_assignment", "ch07", "--force")
     make_submission(course, "mixed", {"ex-cross-attention": QUERIES_FROM_ENCODER,
                                       "ex-attend-with-cache": CACHE_ON_THE_WRONG_AXIS}, "07")

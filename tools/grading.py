@@ -1,6 +1,6 @@
 """Grading with nbgrader, and what learners get.
 
-    python tools/grading.py prepare COURSE_DIR [--timeout 300] [--chapters 02 04]
+    python tools/grading.py prepare COURSE_DIR [--timeout 300] [--chapters 02 04] [--no-sandbox]
     python tools/grading.py autograde COURSE_DIR ASSIGNMENT   # nbgrader autograde + a report
     python tools/grading.py release OUT_DIR          # exactly what learners get: no answers
     python tools/grading.py audit COURSE_DIR ASSIGNMENT   # answer cells to review by hand
@@ -27,7 +27,10 @@ What the configuration does (see grading/nbgrader_plugins.py):
   that lost its nbgrader metadata is recognised by its id and repaired;
 * a cell that runs longer than --timeout seconds is interrupted; one that ignores the interrupt
   gets the kernel restarted; either way only that cell's exercise loses its points;
-* warnings on stderr in a graded cell cost nothing (they are shown in the feedback as text).
+* warnings on stderr in a graded cell cost nothing (they are shown in the feedback as text);
+* every submission's kernel runs in a bubblewrap sandbox (grading/sandbox.py): no course
+  directory, no repository, nothing writable that outlives it, no network (``--no-sandbox`` to
+  turn it off where bubblewrap cannot run).
 """
 
 from __future__ import annotations
@@ -81,6 +84,25 @@ c.Autograde.autograde_preprocessors = [HardenedExecute, JudgeRecords, IgnorePatt
                                        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 # The kernels nbgrader starts record each graded function for JudgeRecords instead of judging it.
 os.environ["ATTENTION_GRADER"] = "record"
+{sandbox}'''
+
+SANDBOX_CONFIG = '''
+# Every submission's kernel runs in a bubblewrap sandbox (grading/sandbox.py): read-only, without the
+# course directory or the repository, no network, its processes ended with it. It talks to nbgrader
+# through Unix sockets in a fresh, short folder (a socket path must stay under 108 characters).
+import atexit
+import shutil
+import tempfile
+
+os.environ["JUPYTER_PATH"] = os.path.join(HERE, ".sandbox") + os.pathsep + os.environ.get("JUPYTER_PATH", "")
+SOCKETS = tempfile.mkdtemp(prefix="grading-")
+atexit.register(shutil.rmtree, SOCKETS, True)
+c.Execute.kernel_name = "course-sandbox"
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(SOCKETS, "kernel")
+'''
+NO_SANDBOX_CONFIG = '''
+# --no-sandbox: the learners' kernels run as this user, with this user's rights (instructors.md).
 '''
 
 # What learners get: the workbooks and the package they import, nothing that holds answers.
@@ -100,11 +122,22 @@ def assignment_name(path: Path) -> str:
     return f"ch{path.name[:2]}"
 
 
-def prepare(course: Path, timeout: int = 300, chapters: list[str] | None = None) -> list[str]:
-    """Write the course directory; return the assignment names it holds."""
+def prepare(course: Path, timeout: int = 300, chapters: list[str] | None = None, sandbox: bool = True) -> list[str]:
+    """Write the course directory; return the assignment names it holds. With ``sandbox`` (the
+    default) every submission's kernel runs in the bubblewrap sandbox of grading/sandbox.py."""
+    from grading.sandbox import KERNEL_NAME, kernelspec
+
     course = course.resolve()
     course.mkdir(parents=True, exist_ok=True)
-    (course / "nbgrader_config.py").write_text(CONFIG.format(code_stub=CODE_STUB, timeout=timeout, repo=str(ROOT)))
+    if sandbox:
+        if shutil.which("bwrap") is None:
+            raise SystemExit("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap` (Debian, Ubuntu), "
+                             "or prepare with --no-sandbox and read instructors.md on what that allows")
+        spec = course / ".sandbox" / "kernels" / KERNEL_NAME / "kernel.json"
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        spec.write_text(json.dumps(kernelspec(course), indent=1) + "\n")
+    (course / "nbgrader_config.py").write_text(CONFIG.format(
+        code_stub=CODE_STUB, timeout=timeout, repo=str(ROOT), sandbox=SANDBOX_CONFIG if sandbox else NO_SANDBOX_CONFIG))
     names = []
     for path in solution_paths():
         if chapters and path.name[:2] not in chapters:
@@ -219,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("course", type=Path)
     p.add_argument("--timeout", type=int, default=300, help="seconds a cell may run when autograding")
     p.add_argument("--chapters", nargs="*", help="two-digit chapter numbers (default: all)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run learners' kernels without the bubblewrap sandbox (instructors.md: what that allows)")
     g = sub.add_parser("autograde", help="nbgrader autograde, then a table of scores and of submissions it could not grade")
     g.add_argument("course", type=Path)
     g.add_argument("assignment")
@@ -230,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("expected", help="rewrite utils/checks/expected.json from grading/references.py")
     args = parser.parse_args(argv)
     if args.command == "prepare":
-        names = prepare(args.course, args.timeout, args.chapters)
+        names = prepare(args.course, args.timeout, args.chapters, sandbox=not args.no_sandbox)
         print(f"{args.course}: assignments {', '.join(names)}; next: cd {args.course} && nbgrader generate_assignment {names[0]}")
     elif args.command == "autograde":
         graded, failed = autograde(args.course, args.assignment, str(Path(sys.executable).parent / "nbgrader"))
