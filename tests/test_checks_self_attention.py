@@ -171,6 +171,13 @@ def test_split_merge_catches_common_mistakes():
     _verdict(check_split_merge_heads(split_nan, merge_heads, verbose=False), "failed", "NaN")
     _verdict(check_split_merge_heads(split_heads, merge_raises, verbose=False), "failed", "raised ValueError: oops")
 
+    def split_d_by_h(x, num_heads):   # the (d, H) cut: every head gets every H-th feature
+        B, T, E = x.shape
+        return x.view(B, T, E // num_heads, num_heads).permute(0, 3, 1, 2)
+
+    _verdict(check_split_merge_heads(split_d_by_h, merge_heads, verbose=False), "failed",
+             "split_heads", "not (B, T, d, H)")
+
 
 def test_split_merge_round_trip_is_checked():
     # Both pass their own cases only if they equal the references, so the round trip follows;

@@ -115,6 +115,11 @@ def _merge_without_transpose(x):
     return x.reshape(B, T, H * d)
 
 
+def _split_d_by_h(x, num_heads):
+    B, T, E = x.shape
+    return x.reshape(B, T, E // num_heads, num_heads).permute(0, 3, 1, 2)   # (B, H, T, d), strided heads
+
+
 def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: bool = True,
                             hidden: bool = False) -> CheckResult:
     """Check ``split_fn(x (B, T, H*d), num_heads) -> (B, H, T, d)`` and ``merge_fn`` its inverse."""
@@ -136,7 +141,9 @@ def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: boo
         split_cases += [Case("hidden: B=2, T=1, E=8 into 4 heads", (torch.randn(2, 1, 8, generator=h), 4))]
         merge_cases += [Case("hidden: B=3, H=2, T=1, d=4", (torch.randn(3, 2, 1, 4, generator=h),))]
     split_hints = [("hint: heads split the features, not the positions: view as (B, T, H, d), then "
-                    "transpose(1, 2)", (x, 3), _split_along_positions)]
+                    "transpose(1, 2)", (x, 3), _split_along_positions),
+                   ("hint: the features are cut the wrong way: head h holds the h-th block of d features, "
+                    "so view as (B, T, H, d), not (B, T, d, H)", (x, 3), _split_d_by_h)]
     merge_hints = [("hint: transpose back to (B, T, H, d) before flattening the heads",
                     (_split_heads(x, 3),), _merge_without_transpose)]
 
