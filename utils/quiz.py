@@ -208,8 +208,9 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
            "\\((r - b)\\,\\nabla \\log \\alpha_i\\)?",
            ("Only its variance: the mean stays the same, because "
             "\\(\\mathbb{E}_{i \\sim \\alpha}[\\nabla \\log \\alpha_i] = 0\\).", True,
-            "Right: subtracting a constant leaves the expected gradient unchanged and, when \\(b\\) is "
-            "close to the average reward, makes single estimates much less noisy (sections 7 and 11)."),
+            "Right: subtracting a constant leaves the expected gradient unchanged; how much noise it "
+            "removes depends on the rewards. Section 11 measures it: a large cut for the untrained model, "
+            "little once the model is trained, with the same moving-average \\(b\\) both times."),
            ("It removes a bias: with \\(b = 0\\), negative rewards make the estimate wrong on "
             "average.", False,
             "Section 7 checks exactly: with \\(b = 0\\) and with \\(b\\) the mean reward, the expected "

@@ -153,8 +153,9 @@ def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> C
     if hidden:
         cases += [case("hidden: lengths 20, 9, 2 with D = 4", 3, 20, 5, 2, [20, 9, 2], 4)]
     hints = [
-        ("hint: the window is centred on round(p_t); Luong et al. centre it on the real-valued "
-         "p_t: keep |s - p_t| <= D with p_t unrounded", probe.args, _centred_on_rounded),
+        ("hint: the window is centred on a whole position, round(p_t): that is the paper's window "
+         "(2D + 1 positions; its authors' code uses floor), but this exercise keeps |s - p_t| <= D "
+         "around the real-valued p_t (section 5 says why they differ)", probe.args, _centred_on_rounded),
         ("hint: the Gaussian's standard deviation is σ = D/2, not D", probe.args, _sigma_is_D),
         ("hint: multiply the window's softmax by exp(-(s - p_t)² / 2σ²), with σ = D/2", probe.args, _no_gaussian),
         ("hint: the softmax should run over the window [p_t - D, p_t + D] only, not the whole "
