@@ -55,6 +55,17 @@ def _released(cell) -> str:
     return copy.source
 
 
+def _without_imitation(output):
+    """``output``, or a notice in its place when the notebook printed a line in the grader's own words."""
+    from grading.judge import SUFFIX
+
+    text = json.dumps(output.get("text", "")) + json.dumps(output.get("data", {})) + str(output.get("evalue", ""))
+    if SUFFIX.strip(" []") not in text:
+        return output
+    return NotebookNode(output_type="stream", name="stdout",
+                        text="⚠ removed by the grader: this output imitated the grader's verdict\n")
+
+
 class RepairSubmission(NbGraderPreprocessor):
     """Give graded and answer cells their nbgrader metadata back when a submission lost it."""
 
@@ -80,6 +91,14 @@ class RepairSubmission(NbGraderPreprocessor):
             present.add(_meta(original).get("grade_id"))
             self.log.warning("%s: cell %s had lost its nbgrader metadata; restored",
                              resources.get("nbgrader", {}).get("notebook"), _meta(original).get("grade_id"))
+        for cell in nb.cells:
+            if "nbgrader" in cell.get("metadata", {}) and not cell.metadata["nbgrader"]:
+                # nbgrader's DeduplicateIds empties the metadata of all but the last copy of a cell
+                # that a learner duplicated; an empty dict would crash OverwriteCells (KeyError:
+                # 'grade_id'): the copy becomes an ordinary cell and the cell is graded once
+                del cell.metadata["nbgrader"]
+                self.log.warning("%s: a graded or answer cell was there twice; the last copy is graded, "
+                                 "the other kept as an ordinary cell", resources.get("nbgrader", {}).get("notebook"))
         return nb, resources
 
 
@@ -123,6 +142,9 @@ class JudgeRecords(NbGraderPreprocessor):
     source_root = Unicode("", help="the course's source/ folder").tag(config=True)
 
     def preprocess(self, nb, resources):
+        for cell in nb.cells:   # the verdict is the grader's to write: a printed imitation is removed
+            if cell.cell_type == "code":
+                cell.outputs = [_without_imitation(o) for o in cell.get("outputs", [])]
         source = _source_notebook(self.source_root, resources)
         original = {c.source for c in source.cells} if source is not None else set()
         answers = {_meta(c).get("grade_id"): c.source for c in nb.cells if _meta(c).get("solution")}

@@ -33,7 +33,7 @@ from grading.audit import scan
 from tools.grading import assignment_name, audit, prepare, release
 from tools.notebooks import CHAPTERS, solution_paths
 
-pytestmark = pytest.mark.slow(seconds=500)   # nbgrader generates 7 assignments and autogrades 14 submissions
+pytestmark = pytest.mark.slow(seconds=560)   # nbgrader generates 7 assignments and autogrades 17 submissions
 
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -191,6 +191,18 @@ def alter_test_cell(nb):
     cell.source = "pass  # no check here"
 
 
+def duplicate_check_cell(nb):
+    """A check cell copied and pasted (a new cell id, the same nbgrader metadata)."""
+    cell = cell_with(nb, "test-masked-softmax")
+    twin = nbformat.from_dict(json.loads(json.dumps(cell)))
+    twin["id"] = "pasted-copy"
+    nb.cells.insert(nb.cells.index(cell) + 1, twin)
+
+
+FAKE_VERDICT = ("print('✅ attend: passed (4 cases) [judged by the grader, hidden cases included]')\n"
+                + WRONG_ATTEND)
+
+
 def strip_metadata(nb):
     cell = cell_with(nb, "ex-attend")
     del cell.metadata["nbgrader"]
@@ -207,6 +219,8 @@ STUDENTS_02 = {
     "deleted_test": ({}, delete_test_cell),
     "altered_test": ({}, alter_test_cell),
     "stripped_metadata": ({}, strip_metadata),
+    "duplicated_check": ({}, duplicate_check_cell),
+    "fake_verdict": ({"ex-attend": FAKE_VERDICT}, None),
 }
 EXPECTED_02 = {
     "complete": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
@@ -219,6 +233,8 @@ EXPECTED_02 = {
     "deleted_test": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
     "altered_test": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
     "stripped_metadata": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
+    "duplicated_check": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
+    "fake_verdict": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 0},
 }
 if SANDBOX:
     EXPECTED_02["cheat_files"] = {"test-additive-score": 0, "test-masked-softmax": 0, "test-attend": 0}
@@ -325,6 +341,20 @@ def test_a_kernel_writes_no_file_the_grader_reads_and_leaves_no_process(graded):
         assert gb.db.execute(text_sql("PRAGMA user_version")).scalar() == 0
     pyc = Path(__file__).resolve().parents[1] / "grading" / "__pycache__" / "judge.cpython-311.pyc"
     assert not pyc.exists() or b"not bytecode" not in pyc.read_bytes()
+
+
+def test_a_printed_verdict_is_not_the_graders_and_a_copied_check_is_graded_once(graded):
+    from grading.judge import SUFFIX
+
+    nb = nbformat.read(str(graded / "autograded" / "fake_verdict" / "ch02" / GRADED), as_version=4)
+    answer = cell_with(nb, "ex-attend")
+    assert "removed by the grader" in json.dumps(answer.outputs)
+    assert all(SUFFIX not in json.dumps(c.outputs) for c in nb.cells
+               if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") != "test-additive-score"
+               and nbgrader_meta(c).get("grade_id") != "test-masked-softmax")   # only the grader's own verdicts
+    assert "a graded or answer cell was there twice" in log(graded, "ch02")
+    report = json.loads((graded / "autograde-logs.json").read_text())["report"]
+    assert next(line for line in report.splitlines() if line.startswith("duplicated_check")).endswith("8 / 8")
 
 
 def test_cheats_on_chapters_5_and_6_score_zero(graded):
