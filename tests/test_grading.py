@@ -457,3 +457,18 @@ def test_release_holds_no_solution_code(tmp_path):
             assert body and body not in text, f"{path.name} {grade_id}: the answer is in the release"
             n += 1
     assert n == 22
+
+
+def test_autograde_refuses_when_a_trusted_file_changes_during_the_run(tmp_path):
+    """Defence in depth behind the sandbox: if anything rewrote the instructors' source notebook (or
+    utils/, grading/) while nbgrader ran, the run's scores are refused, not reported."""
+    from tools.grading import CourseChanged, autograde
+
+    source = tmp_path / "source" / "ch02" / GRADED
+    source.parent.mkdir(parents=True)
+    source.write_text("{}")
+    fake = tmp_path / "fake-nbgrader"
+    fake.write_text(f"#!/bin/sh\necho tampered >> {source}\n")
+    fake.chmod(0o755)
+    with pytest.raises(CourseChanged, match="changed during grading"):
+        autograde(tmp_path, "ch02", nbgrader=str(fake))

@@ -153,14 +153,42 @@ def prepare(course: Path, timeout: int = 300, chapters: list[str] | None = None,
     return names
 
 
+def trusted_files(course: Path) -> dict[str, str]:
+    """SHA-256 of every file the grader trusts: the course's ``utils/`` and ``grading/`` (bytecode
+    included) and the instructors' ``source/`` notebooks."""
+    import hashlib
+
+    files: dict[str, str] = {}
+    for folder in (ROOT / "utils", ROOT / "grading", course / "source"):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            files[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+class CourseChanged(RuntimeError):
+    """The files the grader trusts changed while nbgrader ran: the scores of that run are not trusted."""
+
+
 def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader") -> tuple[list[tuple], list[tuple]]:
     """Run ``nbgrader autograde ASSIGNMENT --create --force`` in ``course``; return
     ``(graded, failed)``: ``(student, notebook, score, max_score)`` for each graded notebook and
     ``(student, notebook, reason)`` for each submission that could not be graded. Failed
-    submissions are removed from the gradebook, so that no export shows them as 0."""
+    submissions are removed from the gradebook, so that no export shows them as 0.
+
+    The files the grader trusts (:func:`trusted_files`) are compiled first, so that nbgrader's own
+    imports write no bytecode, and compared after the run.
+
+    Raises:
+        CourseChanged: one of them changed during the run (the sandbox should make that impossible).
+    """
+    import compileall
+
     from nbgrader.api import Gradebook, MissingEntry
 
     course = course.resolve()
+    for folder in (ROOT / "utils", ROOT / "grading"):
+        compileall.compile_dir(str(folder), quiet=2)
+    before = trusted_files(course)
     failed = []
     for path in sorted((course / "submitted").glob(f"*/{assignment}/*.ipynb")):
         try:
@@ -171,6 +199,11 @@ def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader") -> tupl
     run = subprocess.run([nbgrader, "autograde", assignment, "--create", "--force"], cwd=course,
                          capture_output=True, text=True)
     sys.stderr.write(run.stderr)
+    after = trusted_files(course)
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    if changed:
+        raise CourseChanged(f"{len(changed)} file(s) the grader trusts changed during grading, so this run's "
+                            f"scores are not trusted: {', '.join(changed[:5])}")
     graded = []
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for submission in gb.assignment_submissions(assignment):
@@ -268,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         names = prepare(args.course, args.timeout, args.chapters, sandbox=not args.no_sandbox)
         print(f"{args.course}: assignments {', '.join(names)}; next: cd {args.course} && nbgrader generate_assignment {names[0]}")
     elif args.command == "autograde":
-        graded, failed = autograde(args.course, args.assignment, str(Path(sys.executable).parent / "nbgrader"))
+        try:
+            graded, failed = autograde(args.course, args.assignment, str(Path(sys.executable).parent / "nbgrader"))
+        except CourseChanged as exc:
+            print(f"REFUSED: {exc}")
+            return 2
         for student, notebook, score, max_score in graded:
             print(f"{student}\t{notebook}\t{score:g} / {max_score:g}")
         for student, notebook, reason in failed:
