@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grading.audit import own_implementation_uses
+from grading.audit import OWN_IMPLEMENTATION, own_implementation_uses
 from grading.references import REFERENCES
 from utils.checks.core import use_references
 from utils.checks.record import FORMAT, Replayer
@@ -18,11 +18,37 @@ from utils.checks.submit import CHECKS, check_by_name
 
 SUFFIX = " [judged by the grader, hidden cases included]"
 
+# Every checker is imported now, when nbgrader loads its configuration, before any learner's kernel
+# starts: nothing a kernel could write later (a module, its bytecode) is imported by the grader.
+# tools/grading.py autograde also compares the SHA-256 of these files before and after a run.
+CHECKERS = {name: check_by_name(name) for name in CHECKS}
+
 
 @dataclass
 class Verdict:
     passed: bool
     message: str
+
+
+def _bare(name: str) -> str:
+    return name.lstrip("_")
+
+
+def course_code_that_ran(name: str, calls: list) -> str | None:
+    """Why the answer is refused, if the course's own implementation of exercise ``name`` ran inside
+    the learner's function (:class:`utils.checks.record.CourseCodeWatch`), or the answer switched
+    off the watch; None otherwise. A function counts when its name, or its class's, is one of the
+    exercise's own names (:data:`grading.audit.OWN_IMPLEMENTATION`, leading underscores ignored)."""
+    own = {_bare(n) for n in OWN_IMPLEMENTATION.get(name, set())}
+    for entry in (e for c in calls if c for e in c if isinstance(e, dict)):
+        if entry.get("unwatched"):
+            return "the answer switched off the grader's watch on which code runs (sys.setprofile)"
+        for ran in entry.get("ran") or []:
+            qualname = str(ran).partition(":")[2]
+            if any(_bare(part) in own for part in qualname.split(".")):
+                return (f"the answer runs the course's own implementation ({ran}), however it reached it; "
+                        "write the function yourself")
+    return None
 
 
 def judge(record: object, expected_check: str | None = None,
@@ -54,10 +80,13 @@ def judge(record: object, expected_check: str | None = None,
     calls = record.get("calls")
     if not isinstance(calls, list) or not all(c is None or isinstance(c, list) for c in calls):
         return Verdict(False, f"❌ {name}: the record of this exercise is malformed")
+    refused = course_code_that_ran(name, calls)
+    if refused:
+        return Verdict(False, f"❌ {name}: {refused}")
     replayers = [Replayer(c, name) if c is not None else None for c in calls]
     try:
         with use_references(REFERENCES):
-            result = check_by_name(name)(*replayers, verbose=False, hidden=True)
+            result = CHECKERS[name](*replayers, verbose=False, hidden=True)
     except Exception as exc:  # noqa: BLE001 - a forged or truncated record may raise anything
         return Verdict(False, f"❌ {name}: the record could not be judged ({type(exc).__name__}: {exc})")
     message = result.message + (SUFFIX if result.passed else "")

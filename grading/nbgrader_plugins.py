@@ -7,10 +7,12 @@
   checksums (nbgrader stores the checksum of the cell *with* its hidden tests, so every untouched
   submission used to raise three "checksum has changed" warnings and real tampering was lost
   among them).
-* :class:`HardenedExecute` (instead of ``Execute``): a cell that ignores the interrupt after the
-  time limit no longer makes nbgrader abandon the notebook. The kernel is restarted, the cells
-  before it run again, the cell gets an error output, and grading goes on: only that cell's
-  exercise is lost.
+* :class:`HardenedExecute` (instead of ``Execute``): runs only the cells grading needs (the graded
+  cells and what they use, :func:`grading.needed.cells_to_run`; the others keep their source and
+  get a one-line note instead of outputs), so that grading does not retrain the chapter's models.
+  A cell that ignores the interrupt after the time limit no longer makes nbgrader abandon the
+  notebook: the kernel is restarted, the cells before it run again, the cell gets an error
+  output, and grading goes on: only that cell's exercise is lost.
 * :class:`JudgeRecords` (after execution): each graded cell's record (from
   :func:`utils.checks.submit.submit`) is judged here, in nbgrader's process, by
   :func:`grading.judge.judge`; the cell gets the verdict as an error (0 points) or a line of text.
@@ -28,9 +30,10 @@ import nbformat
 from jupyter_core.utils import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from grading.judge import judge
+from grading.needed import NOT_RUN, cells_to_run
 from utils.checks.submit import MIME
 
 SUBMIT = re.compile(r"""submit\(\s*["'](\w+)["']""")
@@ -103,7 +106,21 @@ class RepairSubmission(NbGraderPreprocessor):
 
 
 class HardenedExecute(Execute):
-    """``Execute`` that survives a cell which ignores the interrupt (see the module docstring)."""
+    """``Execute`` that runs only what grading needs and survives a cell which ignores the
+    interrupt (see the module docstring)."""
+
+    only_needed = Bool(True, help="run only the graded cells and the cells they need "
+                                  "(grading.needed); False runs every cell").tag(config=True)
+
+    def preprocess(self, nb, resources=None, *args, **kwargs):
+        self._run = cells_to_run(nb.cells) if self.only_needed else set(range(len(nb.cells)))
+        return super().preprocess(nb, resources, *args, **kwargs)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and index not in self._run:
+            cell.outputs, cell.execution_count = [NotebookNode(output_type="stream", name="stdout", text=NOT_RUN)], None
+            return cell, self.resources
+        return super().preprocess_cell(cell, resources, index)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         try:
@@ -132,7 +149,7 @@ class HardenedExecute(Execute):
         await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
         hung = getattr(self, "_hung", set()) | {cell_index}
         for i, earlier in enumerate(self.nb.cells[:cell_index]):
-            if earlier.cell_type == "code" and i not in hung:
+            if earlier.cell_type == "code" and i not in hung and i in self._run:
                 await super().async_execute_cell(earlier, i, store_history=True)
 
 
@@ -147,9 +164,12 @@ class JudgeRecords(NbGraderPreprocessor):
                 cell.outputs = [_without_imitation(o) for o in cell.get("outputs", [])]
         source = _source_notebook(self.source_root, resources)
         original = {c.source for c in source.cells} if source is not None else set()
+        original_lines = {line.strip() for text in original for line in text.splitlines()}
         answers = {_meta(c).get("grade_id"): c.source for c in nb.cells if _meta(c).get("solution")}
-        others = [c.source for c in nb.cells if c.cell_type == "code" and not _meta(c)
-                  and c.source not in original]
+        # the learner's own lines in other cells: a setup cell they edited keeps the course's
+        # imports, which are not theirs to answer for (what their answer runs is judged anyway)
+        others = ["\n".join(line for line in c.source.splitlines() if line.strip() not in original_lines)
+                  for c in nb.cells if c.cell_type == "code" and not _meta(c) and c.source not in original]
         for cell in nb.cells:
             meta = _meta(cell)
             if cell.cell_type != "code" or not meta.get("grade"):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -169,11 +170,18 @@ class CourseChanged(RuntimeError):
     """The files the grader trusts changed while nbgrader ran: the scores of that run are not trusted."""
 
 
-def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader") -> tuple[list[tuple], list[tuple]]:
+def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader",
+              seed: int | None = None, jobs: int = 1) -> tuple[list[tuple], list[tuple]]:
     """Run ``nbgrader autograde ASSIGNMENT --create --force`` in ``course``; return
     ``(graded, failed)``: ``(student, notebook, score, max_score)`` for each graded notebook and
     ``(student, notebook, reason)`` for each submission that could not be graded. Failed
     submissions are removed from the gradebook, so that no export shows them as 0.
+
+    With ``jobs`` > 1, that many learners' notebooks are graded side by side (one nbgrader per
+    learner). The hidden inputs are drawn for this run: nbgrader runs with ``ATTENTION_GRADER_SEED`` set to
+    ``seed`` (by default a fresh secret one), which the learners' kernels inherit and the judge in
+    nbgrader's process reads, so both build the same inputs, and no table of answers made before
+    the run knows them (see :mod:`utils.checks.core`).
 
     The files the grader trusts (:func:`trusted_files`) are compiled first, so that nbgrader's own
     imports write no bytecode, and compared after the run.
@@ -182,8 +190,11 @@ def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader") -> tupl
         CourseChanged: one of them changed during the run (the sandbox should make that impossible).
     """
     import compileall
+    import secrets
 
     from nbgrader.api import Gradebook, MissingEntry
+
+    from utils.checks.core import GRADER_SEED_ENV
 
     course = course.resolve()
     for folder in (ROOT / "utils", ROOT / "grading"):
@@ -196,9 +207,23 @@ def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader") -> tupl
         except Exception as exc:  # noqa: BLE001 - not JSON, not a notebook, an invalid one
             failed.append((path.parent.parent.name, path.stem, f"not a valid notebook: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}"))
-    run = subprocess.run([nbgrader, "autograde", assignment, "--create", "--force"], cwd=course,
-                         capture_output=True, text=True)
-    sys.stderr.write(run.stderr)
+    env = dict(os.environ, **{GRADER_SEED_ENV: str(secrets.randbelow(2**31) if seed is None else seed)})
+    command = [nbgrader, "autograde", assignment, "--create", "--force"]
+    students = sorted({p.parent.parent.name for p in (course / "submitted").glob(f"*/{assignment}/*.ipynb")})
+    if jobs > 1 and len(students) > 1:
+        # one nbgrader per learner, `jobs` at a time: each kernel runs on one core (the notebooks'
+        # small models are fastest on one thread), and nbgrader writes each grade in a short
+        # transaction, which SQLite serialises
+        from concurrent.futures import ThreadPoolExecutor
+
+        env.setdefault("OMP_NUM_THREADS", "1")
+        with ThreadPoolExecutor(jobs) as pool:
+            runs = list(pool.map(lambda student: subprocess.run(
+                [*command, "--student", student], cwd=course, capture_output=True, text=True, env=env), students))
+        sys.stderr.write("".join(run.stderr for run in runs))
+    else:
+        run = subprocess.run(command, cwd=course, capture_output=True, text=True, env=env)
+        sys.stderr.write(run.stderr)
     after = trusted_files(course)
     changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
     if changed:
@@ -256,25 +281,70 @@ def expected() -> Path:
 
 
 def audit(course: Path, assignment: str) -> list[tuple[str, str, object]]:
-    """(student, notebook, finding) for every submitted answer cell worth reviewing by hand."""
-    from grading.audit import scan
+    """``(student, file, finding)`` for everything in the submissions of ``assignment`` worth reviewing
+    by hand, read without running any of it:
 
-    rows = []
-    for path in sorted((course / "submitted").glob(f"*/{assignment}/*.ipynb")):
-        student = path.parent.parent.name
-        source = course / "source" / assignment / path.name
-        original = {c.source for c in nbformat.read(str(source), as_version=4).cells} if source.exists() else set()
-        try:
-            nb = nbformat.read(str(path), as_version=4)
-        except Exception as exc:  # noqa: BLE001 - a malformed submission is reported, not skipped
-            rows.append((student, path.name, f"cannot be read: {type(exc).__name__}: {exc}"))
-            continue
-        for i, cell in enumerate(nb.cells):
-            meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
-            if cell.cell_type != "code" or meta.get("locked") or (not meta.get("solution") and cell.source in original):
+    * each answer cell, and each code cell the learner added or changed (:func:`grading.audit.scan`;
+      a name bound in one such cell, ``import utils.attention as ua``, is followed into the next);
+    * each file handed in beside the assignment's notebooks (kind ``handed-in``): nbgrader copies
+      the submission folder next to the notebook it grades, where the notebook could import or
+      read it; a handed-in ``.py`` file is scanned too. nbgrader's own ``timestamp.txt`` and
+      Jupyter's ``.ipynb_checkpoints`` are not listed;
+    * each notebook that cannot be read (the finding is then a string saying why).
+    """
+    import os
+    import re
+
+    from grading.audit import Finding, scan
+
+    source_dir = course / "source" / assignment
+    notebooks = {p.name for p in source_dir.glob("*.ipynb")}
+    rows: list[tuple[str, str, object]] = []
+    for folder in sorted(p for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir()):
+        student = folder.parent.name
+        handed_in = []
+        for top, dirs, files in os.walk(folder):   # links are listed, never followed
+            here = Path(top)
+            dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints" and not (here / d).is_symlink())
+            links = [d for d in os.listdir(top) if (here / d).is_symlink() and d not in files]
+            for name in sorted(files + links):
+                path = here / name
+                relative = path.relative_to(folder).as_posix()
+                if relative == "timestamp.txt":
+                    continue
+                if here == folder and name.endswith(".ipynb") and (not notebooks or name in notebooks) \
+                        and not path.is_symlink():
+                    continue   # one of the assignment's notebooks: its cells are read below
+                handed_in.append((relative, path))
+        modules = {Path(r).parts[0].split(".")[0] for r, _ in handed_in}   # helper.py, helper.*.so, a package
+        for relative, path in handed_in:
+            what = (f"a link to {os.readlink(path)}" if path.is_symlink() else f"{path.stat().st_size} bytes")
+            rows.append((student, relative, Finding("(file)", 0, "handed-in",
+                                                    f"not one of the assignment's notebooks ({what}); nbgrader copies "
+                                                    "it beside the notebook it grades")))
+            if relative.endswith(".py") and path.is_file() and not path.is_symlink():
+                rows.extend((student, relative, f) for f in scan(path.read_text(errors="replace"), relative))
+        for path in sorted(folder.glob("*.ipynb")):
+            if path.is_symlink():
+                continue   # listed above, not followed
+            source = source_dir / path.name
+            original = {c.source for c in nbformat.read(str(source), as_version=4).cells} if source.exists() else set()
+            try:
+                nb = nbformat.read(str(path), as_version=4)
+            except Exception as exc:  # noqa: BLE001 - a malformed submission is reported, not skipped
+                rows.append((student, path.name, f"cannot be read: {type(exc).__name__}: {exc}"))
                 continue
-            label = meta.get("grade_id") or f"cell {i}"
-            rows.extend((student, path.name, f) for f in scan(cell.source, label))
+            aliases: dict[str, str] = {}   # what the scanned cells bind, followed from cell to cell
+            for i, cell in enumerate(nb.cells):
+                meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
+                if cell.cell_type != "code" or meta.get("locked") or (not meta.get("solution") and cell.source in original):
+                    continue
+                label = meta.get("grade_id") or f"cell {i}"
+                rows.extend((student, path.name, f) for f in scan(cell.source, label, aliases))
+                for n, line in enumerate(cell.source.splitlines(), 1):   # `import helper`, helper.py handed in
+                    imported = re.match(r"\s*(?:from|import)\s+([\w.]+)", line)
+                    if imported and imported.group(1).split(".")[0] in modules:
+                        rows.append((student, path.name, Finding(label, n, "handed-in", line.strip())))
     return rows
 
 
@@ -290,9 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("autograde", help="nbgrader autograde, then a table of scores and of submissions it could not grade")
     g.add_argument("course", type=Path)
     g.add_argument("assignment")
+    g.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                   help="submissions graded side by side (default: the cores, at most 4)")
     r = sub.add_parser("release", help="build what learners get (no solutions, no grading/)")
     r.add_argument("out", type=Path)
-    a = sub.add_parser("audit", help="list answer cells that touch checkers, patch modules or import the course's code")
+    a = sub.add_parser("audit", help="list, without running them, answer and learner cells that import the course's code "
+                                     "or checkers, patch modules, run dynamic code, use reflection, touch files or "
+                                     "start processes, and files handed in beside the notebooks")
     a.add_argument("course", type=Path)
     a.add_argument("assignment")
     sub.add_parser("expected", help="rewrite utils/checks/expected.json from grading/references.py")
@@ -302,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.course}: assignments {', '.join(names)}; next: cd {args.course} && nbgrader generate_assignment {names[0]}")
     elif args.command == "autograde":
         try:
-            graded, failed = autograde(args.course, args.assignment, str(Path(sys.executable).parent / "nbgrader"))
+            graded, failed = autograde(args.course, args.assignment, str(Path(sys.executable).parent / "nbgrader"),
+                                       jobs=args.jobs)
         except CourseChanged as exc:
             print(f"REFUSED: {exc}")
             return 2

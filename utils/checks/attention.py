@@ -3,7 +3,9 @@
 Each takes the learner's function, prints a one-line verdict and returns a
 :class:`~utils.checks.core.CheckResult`. When an answer is wrong in a way learners often get it
 wrong (the softmax over the wrong axis, the mask forgotten, v before the tanh), the verdict ends
-with a hint. The inputs are built with a fixed generator, so the verdict is the same on every run.
+with a hint. The visible inputs are built with a fixed generator, so the verdict is the same on every
+run; the hidden ones (``hidden=True``) draw their values and shapes from
+:func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 import torch
 
 from utils.attention import masked_softmax as course_masked_softmax
-from utils.checks.core import Case, CheckResult, run_check, with_course_versions
+from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check, with_course_versions
 
 __all__ = ["check_masked_softmax", "check_additive_score", "check_attend"]
 
@@ -90,12 +92,19 @@ def check_masked_softmax(fn: Callable, verbose: bool = True, hidden: bool = Fals
              (torch.tensor([[1000.0, 1001.0, 999.0]]), torch.tensor([[True, True, True]]))),
     ]
     if hidden:
-        h = _gen(100)
+        h = hidden_generator("masked_softmax")
+        B, H, T_q, T_k = draw_size(h, 2, 4), draw_size(h, 1, 4), draw_size(h, 1, 5), draw_size(h, 2, 8)
+        key_mask = torch.rand(B, 1, 1, T_k, generator=h) > 0.4          # (B, 1, 1, T_k)
+        key_mask[draw_size(h, 0, B - 1)] = False                          # one entry with no key left
+        R, T = draw_size(h, 1, 5), draw_size(h, 1, 8)
+        B1, T_q1 = draw_size(h, 1, 4), draw_size(h, 1, 6)
         cases += [
-            Case("hidden: 4-D scores with a (B, 1, 1, T_k) mask",
-                 (torch.randn(2, 2, 3, 6, generator=h), torch.rand(2, 1, 1, 6, generator=h) > 0.4)),
-            Case("hidden: a mask that allows everything", (torch.randn(3, 5, generator=h), torch.ones(3, 5, dtype=torch.bool))),
-            Case("hidden: float64 scores, one key", (torch.randn(2, 4, 1, generator=h, dtype=torch.float64), None)),
+            Case(f"hidden: 4-D scores ({B}, {H}, {T_q}, {T_k}) with a (B, 1, 1, T_k) mask, one batch entry "
+                 f"fully masked", (torch.randn(B, H, T_q, T_k, generator=h), key_mask)),
+            Case(f"hidden: a mask that allows everything ({R}, {T})",
+                 (torch.randn(R, T, generator=h), torch.ones(R, T, dtype=torch.bool))),
+            Case(f"hidden: float64 scores ({B1}, {T_q1}, 1), one key",
+                 (torch.randn(B1, T_q1, 1, generator=h, dtype=torch.float64), None)),
         ]
     return run_check("masked_softmax", fn, cases, verbose=verbose, hints=_softmax_hints())
 
@@ -124,10 +133,10 @@ def check_additive_score(fn: Callable, verbose: bool = True, hidden: bool = Fals
     """Check ``fn(query, key, W_q, W_k, v) -> scores (B, T_q, T_k)``."""
     g = _gen(1)
 
-    def case(desc, B, T_q, T_k, d_q, d_k, d_a):
-        return Case(desc, (torch.randn(B, T_q, d_q, generator=g), torch.randn(B, T_k, d_k, generator=g),
-                           torch.randn(d_q, d_a, generator=g), torch.randn(d_k, d_a, generator=g),
-                           torch.randn(d_a, generator=g)))
+    def case(desc, B, T_q, T_k, d_q, d_k, d_a, gen=g):
+        return Case(desc, (torch.randn(B, T_q, d_q, generator=gen), torch.randn(B, T_k, d_k, generator=gen),
+                           torch.randn(d_q, d_a, generator=gen), torch.randn(d_k, d_a, generator=gen),
+                           torch.randn(d_a, generator=gen)))
 
     cases = [
         case("one query, three keys", 1, 1, 3, 2, 2, 4),
@@ -135,8 +144,14 @@ def check_additive_score(fn: Callable, verbose: bool = True, hidden: bool = Fals
         case("more queries than keys", 3, 7, 2, 3, 5, 2),
     ]
     if hidden:
-        cases += [case("hidden: one query, nine keys, d_a = 1", 4, 1, 9, 5, 3, 1),
-                  case("hidden: a batch of one, d_a larger than both sizes", 1, 4, 4, 2, 3, 16)]
+        h = hidden_generator("additive_score")
+        B, T_k, d_q, d_k = draw_size(h, 2, 5), draw_size(h, 2, 10), draw_size(h, 1, 6), draw_size(h, 1, 6)
+        cases.append(case(f"hidden: one query, {T_k} keys, d_a = 1 (B={B}, d_q={d_q}, d_k={d_k})",
+                          B, 1, T_k, d_q, d_k, 1, gen=h))
+        T_q, T_k, d_q, d_k, d_a = (draw_size(h, 2, 6), draw_size(h, 2, 6), draw_size(h, 1, 4), draw_size(h, 1, 4),
+                                   draw_size(h, 8, 20))
+        cases.append(case(f"hidden: a batch of one, d_a = {d_a} larger than both sizes (T_q={T_q}, T_k={T_k}, "
+                          f"d_q={d_q}, d_k={d_k})", 1, T_q, T_k, d_q, d_k, d_a, gen=h))
     return run_check("additive_score", fn, cases, verbose=verbose, hints=_additive_hints())
 
 
@@ -179,9 +194,11 @@ def check_attend(fn: Callable, verbose: bool = True, hidden: bool = False) -> Ch
         Case("every key masked (expect zero context)", (scores, value, none_left)),
     ]
     if hidden:
-        h = _gen(102)
-        cases += [Case("hidden: one query, values of size 1, a padded batch",
-                       (torch.randn(3, 1, 6, generator=h), torch.randn(3, 6, 1, generator=h),
-                        (torch.arange(6) < torch.tensor([6, 2, 1]).unsqueeze(1)).unsqueeze(1)))]
+        h = hidden_generator("attend")
+        B, T_k = draw_size(h, 2, 5), draw_size(h, 2, 8)
+        lengths = draw_lengths(h, B, T_k)
+        cases += [Case(f"hidden: one query, values of size 1, a padded batch (lengths {lengths.tolist()})",
+                       (torch.randn(B, 1, T_k, generator=h), torch.randn(B, T_k, 1, generator=h),
+                        (torch.arange(T_k) < lengths.unsqueeze(1)).unsqueeze(1)))]   # (B, 1, T_k)
     with with_course_versions(fn, masked_softmax=course_masked_softmax):   # exercise 3 judged on its own
         return run_check("attend", fn, cases, verbose=verbose, hints=_attend_hints())

@@ -1,9 +1,11 @@
 """Checkers for chapter 4 (the Bahdanau decoder).
 
 Each takes the learner's function, prints a one-line verdict and returns a
-:class:`~utils.checks.core.CheckResult`. Inputs come from fixed generators, and the small decoder
-that :func:`check_decoder_step` builds is initialised without touching PyTorch's global random
-state, so running a check never changes what the rest of the notebook draws.
+:class:`~utils.checks.core.CheckResult`. Visible inputs come from fixed generators, hidden ones
+(``hidden=True``) draw their values and shapes from :func:`~utils.checks.core.hidden_generator`,
+which a grading run seeds afresh, and the small decoder that :func:`check_decoder_step` builds is
+initialised without touching PyTorch's global random state, so running a check never changes what
+the rest of the notebook draws.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from functools import partial
 import torch
 
 from utils.bahdanau import BahdanauDecoder
-from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
 
 __all__ = [
     "check_alignment_scores", "check_attend_source",
@@ -38,10 +40,10 @@ def check_alignment_scores(fn: Callable, verbose: bool = True, hidden: bool = Fa
     """Check ``fn(s_prev, projected_keys, W_a, v) -> scores (B, S)``."""
     g = _gen(40)
 
-    def case(desc, B, S, H, d_a, scale=1.0):
-        return Case(desc, (torch.randn(B, H, generator=g) * scale,
-                           torch.randn(B, S, d_a, generator=g) * scale,
-                           torch.randn(H, d_a, generator=g), torch.randn(d_a, generator=g)))
+    def case(desc, B, S, H, d_a, scale=1.0, gen=g):
+        return Case(desc, (torch.randn(B, H, generator=gen) * scale,
+                           torch.randn(B, S, d_a, generator=gen) * scale,
+                           torch.randn(H, d_a, generator=gen), torch.randn(d_a, generator=gen)))
 
     cases = [
         case("one sentence of three words", 1, 3, 2, 4),
@@ -50,7 +52,9 @@ def check_alignment_scores(fn: Callable, verbose: bool = True, hidden: bool = Fa
         case("large inputs (tanh saturates)", 2, 4, 3, 5, scale=10.0),
     ]
     if hidden:
-        cases += [case("hidden: 4 sources of 9, d_a = 2", 4, 9, 6, 2)]
+        h = hidden_generator("alignment_scores")
+        B, S, H, d_a = draw_size(h, 1, 5), draw_size(h, 1, 10), draw_size(h, 1, 8), draw_size(h, 1, 8)
+        cases += [case(f"hidden: B={B}, S={S}, H={H}, d_a={d_a}", B, S, H, d_a, gen=h)]
     p = _gen(240)
     probe = (torch.randn(2, 4, generator=p), torch.randn(2, 5, 3, generator=p), torch.randn(4, 3, generator=p),
              torch.randn(3, generator=p))
@@ -114,9 +118,11 @@ def check_attend_source(fn: Callable, verbose: bool = True, hidden: bool = False
         return None
 
     if hidden:
-        h = _gen(100)
-        cases += [Case("hidden: lengths 7, 1, 4, 2", (torch.randn(4, 7, generator=h), torch.randn(4, 7, 3, generator=h),
-                                                      torch.tensor([7, 1, 4, 2])))]
+        h = hidden_generator("attend_source")
+        B, S, D = draw_size(h, 2, 5), draw_size(h, 2, 9), draw_size(h, 1, 5)
+        drawn = draw_lengths(h, B, S)                                     # one row of length 1, one unpadded
+        cases += [Case(f"hidden: lengths {drawn.tolist()}, D={D}",
+                       (torch.randn(B, S, generator=h), torch.randn(B, S, D, generator=h), drawn))]
     probe = (tempting, annotations, lengths)
     hints = [
         ("hint: the softmax runs over the batch; normalise over the source positions, dim=-1", probe, _weights_over_batch),
@@ -194,13 +200,13 @@ def check_decoder_step(fn: Callable, verbose: bool = True, hidden: bool = False)
     decoder = checker_decoder()
     g = _gen(43)
 
-    def case(desc, B, S, lengths):
-        enc_out = torch.randn(B, S, 6, generator=g)
+    def case(desc, B, S, lengths, gen=g):
+        enc_out = torch.randn(B, S, 6, generator=gen)
         mask = torch.arange(S).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
         enc_out = enc_out * mask.unsqueeze(-1)  # annotations are zero at padding, as the encoder makes them
         with torch.no_grad():
             keys = decoder.attention.project_keys(enc_out)
-        return Case(desc, (torch.randint(3, 7, (B,), generator=g), torch.randn(B, 5, generator=g),
+        return Case(desc, (torch.randint(3, 7, (B,), generator=gen), torch.randn(B, 5, generator=gen),
                            enc_out, keys, mask))
 
     cases = [
@@ -208,8 +214,11 @@ def check_decoder_step(fn: Callable, verbose: bool = True, hidden: bool = False)
         case("a padded batch (lengths 6, 2, 4)", 3, 6, [6, 2, 4]),
         case("a one-word source", 2, 1, [1, 1]),
     ]
-    if hidden:
-        cases += [case("hidden: lengths 5, 1, 3, 5", 4, 5, [5, 1, 3, 5])]
+    if hidden:  # the decoder's sizes are the exercise's (V 7, H 5, D 6); the batch and source are drawn
+        h = hidden_generator("decoder_step")
+        B, S = draw_size(h, 2, 5), draw_size(h, 2, 8)
+        lengths = draw_lengths(h, B, S).tolist()
+        cases += [case(f"hidden: lengths {', '.join(map(str, lengths))}", B, S, lengths, gen=h)]
 
     def candidate(prev_token, s_prev, enc_out, keys, mask):
         return fn(decoder, prev_token, s_prev, enc_out, keys, mask)

@@ -1,9 +1,11 @@
 """Checkers for chapter 3 (soft and hard attention over image regions).
 
 Each takes the learner's function, prints a one-line verdict and returns a
-:class:`~utils.checks.core.CheckResult`. Inputs come from fixed generators; the check of a
-sampled glimpse seeds PyTorch inside ``torch.random.fork_rng``, so its verdict is the same on
-every run and the notebook's own random numbers are left untouched.
+:class:`~utils.checks.core.CheckResult`. Visible inputs come from fixed generators; the check of
+a sampled glimpse seeds PyTorch inside ``torch.random.fork_rng``, so its verdict is the same on
+every run and the notebook's own random numbers are left untouched. Hidden inputs
+(``hidden=True``), the sampler's chi-square probe included, draw their values and shapes from
+:func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh.
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ from collections.abc import Callable
 
 import torch
 
-from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.core import Case, CheckResult, draw_size, hidden_generator, run_check
 
 __all__ = ["check_soft_glimpse", "check_hard_glimpse", "check_reinforce_surrogate",
-           "CHI2_CRITICAL"]
+           "CHI2_CRITICAL", "CHI2_CRITICAL_HIDDEN"]
 
-# 0.999 quantiles of chi-square with k - 1 degrees of freedom, for k = 2 … 6 regions
+# 0.999 quantiles of chi-square with k - 1 degrees of freedom, for k = 2 … 6 regions: the visible
+# probe's test (its draws are seeded, so an honest sampler gets the same verdict on every run)
 CHI2_CRITICAL = {1: 10.83, 2: 13.82, 3: 16.27, 4: 18.47, 5: 20.52}
+# 1 - 1e-6 quantiles, for the hidden probe: its weights change with every grading run, so an honest
+# sampler meets a new test each time, and alpha = 1e-6 makes it fail about once in a million runs.
+# A wrong sampler still fails by far: the probe's probabilities are clearly unequal, and sampling
+# uniformly from them gives a chi-square in the hundreds over 3,000 draws.
+CHI2_CRITICAL_HIDDEN = {1: 23.93, 2: 27.63, 3: 30.66, 4: 33.38, 5: 35.89}
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -45,9 +53,10 @@ def check_soft_glimpse(fn: Callable, verbose: bool = True, hidden: bool = False)
         Case("one region only", (torch.randn(2, 1, 4, generator=g), torch.ones(2, 1))),
     ]
     if hidden:
-        h = _gen(100)
-        cases += [Case("hidden: 5 images, 9 regions, 3 features",
-                       (torch.randn(5, 9, 3, generator=h), torch.softmax(torch.randn(5, 9, generator=h), -1)))]
+        h = hidden_generator("soft_glimpse")
+        B, L, D = draw_size(h, 1, 6), draw_size(h, 2, 12), draw_size(h, 1, 6)
+        cases += [Case(f"hidden: B={B} images, L={L} regions, D={D} features",
+                       (torch.randn(B, L, D, generator=h), torch.softmax(torch.randn(B, L, generator=h), -1)))]
     p = _gen(200)
     probe = (torch.randn(2, 5, 3, generator=p), torch.softmax(torch.randn(2, 5, generator=p) * 2, -1))
     hints = [
@@ -57,14 +66,36 @@ def check_soft_glimpse(fn: Callable, verbose: bool = True, hidden: bool = False)
     return run_check("soft_glimpse", fn, cases, verbose=verbose, hints=hints)
 
 
-def _sampling_problem(fn: Callable) -> str | None:
-    """Sample many glimpses from known probabilities and test the frequencies (chi-square)."""
+# A sampling probe: (probs (L,), region vectors (L, D), draws n, critical chi-square value)
+Probe = tuple[torch.Tensor, torch.Tensor, int, float]
+
+
+def _visible_probe() -> Probe:
+    """The probe of a learner's own check: 4,000 draws from 0.1, 0.2, 0.3, 0.4."""
     probs = torch.tensor([0.1, 0.2, 0.3, 0.4])
-    n, L = 4000, len(probs)
+    L = len(probs)
     # region i's vector is (i, -i): the glimpse tells which region was taken
-    features = torch.stack([torch.arange(L, dtype=torch.float), -torch.arange(L, dtype=torch.float)],
-                           dim=1).expand(n, L, 2).clone()
-    weights = probs.expand(n, L).clone()
+    regions = torch.stack([torch.arange(L, dtype=torch.float), -torch.arange(L, dtype=torch.float)], dim=1)
+    return probs, regions, 4000, CHI2_CRITICAL[L - 1]
+
+
+def _hidden_probe(h: torch.Generator) -> Probe:
+    """A probe drawn for the grading run, so that no sampler can recognise it: 3 to 6 regions with
+    clearly unequal probabilities (levels 1 … L, jittered, in a drawn order: each at least 1/25),
+    random region vectors of 1 to 3 features, 3,000 to 4,500 draws."""
+    L, D, n = draw_size(h, 3, 6), draw_size(h, 1, 3), draw_size(h, 3000, 4500)
+    levels = torch.arange(1, L + 1, dtype=torch.float64) + 0.5 * torch.rand(L, generator=h, dtype=torch.float64)
+    probs = (levels / levels.sum())[torch.randperm(L, generator=h)].float()        # (L,)
+    return probs, torch.randn(L, D, generator=h), n, CHI2_CRITICAL_HIDDEN[L - 1]
+
+
+def _sampling_problem(fn: Callable, probs: torch.Tensor, regions: torch.Tensor, n: int,
+                      critical: float) -> str | None:
+    """Sample ``n`` glimpses, every image with the weights ``probs`` (L,) over the regions
+    ``regions`` (L, D), and test the frequencies (chi-square, rejected above ``critical``)."""
+    L, D = regions.shape
+    features = regions.expand(n, L, D).clone()   # (n, L, D)
+    weights = probs.expand(n, L).clone()         # (n, L)
     torch.manual_seed(0)
     with torch.no_grad():
         glimpse, index = fn(features, weights)
@@ -75,14 +106,14 @@ def _sampling_problem(fn: Callable) -> str | None:
     index = index.long()
     if index.min() < 0 or index.max() >= L:
         return f"index holds {int(index.min())}..{int(index.max())} but there are only {L} regions"
-    if not isinstance(glimpse, torch.Tensor) or glimpse.shape != (n, 2):
+    if not isinstance(glimpse, torch.Tensor) or glimpse.shape != (n, D):
         return "glimpse should have shape (B, D), one region vector per image"
     if not torch.equal(glimpse, features[torch.arange(n), index]):
         return "the glimpse is not the vector of the region in index: use z = a_i for the sampled i"
     counts = torch.bincount(index, minlength=L).double()
     expected = n * probs.double()
     chi2 = float(((counts - expected) ** 2 / expected).sum())
-    if chi2 > CHI2_CRITICAL[L - 1]:
+    if chi2 > critical:
         seen = ", ".join(f"{c / n:.0%}" for c in counts.tolist())
         want = ", ".join(f"{p:.0%}" for p in probs.tolist())
         return (f"the regions picked do not follow the weights: over {n} draws they were "
@@ -97,7 +128,8 @@ def check_hard_glimpse(fn: Callable, verbose: bool = True, hidden: bool = False)
 
     ``index`` must be drawn from ``Categorical(weights)`` row by row and ``glimpse`` must be
     the vector of that region. Certain cases (one-hot weights) are compared exactly; then a
-    chi-square test on 4,000 draws checks the frequencies.
+    chi-square test on 4,000 draws checks the frequencies (with ``hidden``, on a probe drawn for the
+    grading run instead, see :func:`_hidden_probe`).
     """
     g = _gen(1)
     features = torch.randn(3, 5, 4, generator=g)
@@ -109,14 +141,21 @@ def check_hard_glimpse(fn: Callable, verbose: bool = True, hidden: bool = False)
         Case("one region only", (features[:, :1], torch.ones(3, 1)),
              expected=(features[:, 0], torch.zeros(3, dtype=torch.long))),
     ]
+    probe = _visible_probe()
     if hidden:
-        wide = torch.randn(4, 8, 2, generator=_gen(100))
-        picks = torch.tensor([7, 0, 3, 7])
-        cases += [Case("hidden: one-hot weights over 8 regions", (wide, torch.nn.functional.one_hot(picks, 8).float()),
-                       expected=(wide[torch.arange(4), picks], picks))]
+        h = hidden_generator("hard_glimpse")
+        B, L, D = draw_size(h, 2, 6), draw_size(h, 2, 10), draw_size(h, 1, 4)
+        wide = torch.randn(B, L, D, generator=h)
+        picks = torch.randint(0, L, (B,), generator=h)
+        picks[draw_size(h, 0, B - 1)] = L - 1    # the last region too (an off-by-one never picks it)
+        cases += [Case(f"hidden: one-hot weights over {L} regions (B={B}, D={D})",
+                       (wide, torch.nn.functional.one_hot(picks, L).float()),
+                       expected=(wide[torch.arange(B), picks], picks))]
+        probe = _hidden_probe(h)
     with torch.random.fork_rng(devices=[]):  # the learner's draws leave the notebook's alone
         torch.manual_seed(0)
-        return run_check("hard_glimpse", fn, cases, verbose=verbose, extra=_sampling_problem)
+        return run_check("hard_glimpse", fn, cases, verbose=verbose,
+                         extra=lambda candidate: _sampling_problem(candidate, *probe))
 
 
 def _gradient_problem(fn: Callable) -> str | None:
@@ -171,9 +210,10 @@ def check_reinforce_surrogate(fn: Callable, verbose: bool = True, hidden: bool =
              (lp, r, torch.tensor([-1.0, -1.5, -0.5]))),
     ]
     if hidden:
-        h = _gen(100)
-        cases += [Case("hidden: a batch of 5, one baseline per step (5, 2) and (2,)",
-                       (-torch.rand(5, 2, generator=h), torch.randn(5, 2, generator=h), torch.tensor([0.3, -0.2])))]
+        h = hidden_generator("reinforce_surrogate")
+        B, T = draw_size(h, 2, 8), draw_size(h, 1, 5)
+        cases += [Case(f"hidden: a batch of {B}, one baseline per step ({B}, {T}) and ({T},)",
+                       (-torch.rand(B, T, generator=h) * 2, torch.randn(B, T, generator=h), torch.randn(T, generator=h)))]
     p = _gen(201)
     probe = (-torch.rand(4, 3, generator=p) * 2, torch.randn(4, 3, generator=p), torch.tensor([0.4, -0.7, 1.1]))
     hints = [

@@ -1,9 +1,11 @@
 """Checkers for chapter 5 (Luong attention, global and local).
 
 Each takes the learner's function, prints a one-line verdict and returns a
-:class:`~utils.checks.core.CheckResult`. Inputs come from fixed generators, and the small decoder
-that :func:`check_luong_step` builds is initialised without touching PyTorch's global random
-state, so running a check never changes what the rest of the notebook draws.
+:class:`~utils.checks.core.CheckResult`. Visible inputs come from fixed generators, hidden ones
+(``hidden=True``) draw their values and shapes from :func:`~utils.checks.core.hidden_generator`,
+which a grading run seeds afresh, and the small decoder that :func:`check_luong_step` builds is
+initialised without touching PyTorch's global random state, so running a check never changes what
+the rest of the notebook draws.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from functools import partial
 
 import torch
 
-from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
 from utils.luong import LuongDecoder
 
 __all__ = [
@@ -32,9 +34,9 @@ def check_general_score(fn: Callable, verbose: bool = True, hidden: bool = False
     """Check ``fn(h_t, enc_out, W_a) -> scores (B, S)``."""
     g = _gen(50)
 
-    def case(desc, B, S, H, D):
-        return Case(desc, (torch.randn(B, H, generator=g), torch.randn(B, S, D, generator=g),
-                           torch.randn(H, D, generator=g)))
+    def case(desc, B, S, H, D, gen=g):
+        return Case(desc, (torch.randn(B, H, generator=gen), torch.randn(B, S, D, generator=gen),
+                           torch.randn(H, D, generator=gen)))
 
     cases = [
         Case("W_a = identity gives the dot score",
@@ -45,7 +47,9 @@ def check_general_score(fn: Callable, verbose: bool = True, hidden: bool = False
         case("a non-symmetric W_a (h_tᵀ W_a h̄, not h̄ᵀ W_a h_t)", 2, 4, 3, 3),
     ]
     if hidden:
-        cases += [case("hidden: a batch of four, seven positions", 4, 7, 5, 6)]
+        h = hidden_generator("general_score")
+        B, S, H, D = draw_size(h, 1, 5), draw_size(h, 1, 9), draw_size(h, 1, 7), draw_size(h, 1, 7)
+        cases += [case(f"hidden: B={B}, S={S}, H={H}, D={D}", B, S, H, D, gen=h)]
     p = torch.Generator().manual_seed(55)
     probe = (torch.randn(2, 3, generator=p), torch.randn(2, 4, 3, generator=p), torch.randn(3, 3, generator=p))
     hints = [
@@ -130,9 +134,9 @@ def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> C
     """Check ``fn(scores, h_t, W_p, v_p, src_lengths, D) -> (weights (B, S), p_t (B,))``."""
     g = _gen(51)
 
-    def case(desc, B, S, H, d_p, lengths, D, scale=1.0):
-        return Case(desc, (torch.randn(B, S, generator=g) * scale, torch.randn(B, H, generator=g),
-                           torch.randn(H, d_p, generator=g), torch.randn(d_p, generator=g),
+    def case(desc, B, S, H, d_p, lengths, D, scale=1.0, gen=g):
+        return Case(desc, (torch.randn(B, S, generator=gen) * scale, torch.randn(B, H, generator=gen),
+                           torch.randn(H, d_p, generator=gen), torch.randn(d_p, generator=gen),
                            torch.tensor(lengths), D))
 
     # h_t = 0 gives p_t = length · sigmoid(0) = length / 2, a whole position for even lengths: the
@@ -151,7 +155,12 @@ def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> C
     ]
     probe = case("probe", 4, 16, 3, 3, [16, 16, 11, 5], 2)
     if hidden:
-        cases += [case("hidden: lengths 20, 9, 2 with D = 4", 3, 20, 5, 2, [20, 9, 2], 4)]
+        h = hidden_generator("local_p")
+        B, S, H, d_p, D = draw_size(h, 2, 4), draw_size(h, 8, 24), draw_size(h, 2, 6), draw_size(h, 1, 5), draw_size(h, 1, 5)
+        # one unpadded source, and one no longer than D: its window is wider than the source
+        lengths = draw_lengths(h, B, S, shortest=draw_size(h, 1, D)).tolist()
+        cases += [case(f"hidden: lengths {', '.join(map(str, lengths))} with D = {D} (H = {H}, d_p = {d_p})",
+                       B, S, H, d_p, lengths, D, gen=h)]
     hints = [
         ("hint: the window is centred on a whole position, round(p_t): that is the paper's window "
          "(2D + 1 positions; its authors' code uses floor), but this exercise keeps |s - p_t| <= D "
@@ -260,12 +269,12 @@ def check_luong_step(fn: Callable, verbose: bool = True, hidden: bool = False) -
     decoder = checker_luong_decoder()
     g = _gen(53)
 
-    def case(desc, B, S, lengths, fed=True):
-        enc_out = torch.randn(B, S, 6, generator=g)
+    def case(desc, B, S, lengths, fed=True, gen=g):
+        enc_out = torch.randn(B, S, 6, generator=gen)
         mask = torch.arange(S).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
         enc_out = enc_out * mask.unsqueeze(-1)  # annotations are zero at padding
-        h_tilde = torch.randn(B, 5, generator=g) if fed else torch.zeros(B, 5)
-        return Case(desc, (torch.randint(3, 7, (B,), generator=g), torch.randn(B, 5, generator=g),
+        h_tilde = torch.randn(B, 5, generator=gen) if fed else torch.zeros(B, 5)
+        return Case(desc, (torch.randint(3, 7, (B,), generator=gen), torch.randn(B, 5, generator=gen),
                            h_tilde, enc_out, mask))
 
     cases = [
@@ -273,8 +282,11 @@ def check_luong_step(fn: Callable, verbose: bool = True, hidden: bool = False) -
         case("a later step: h̃_{t-1} is fed back with the input", 2, 5, [5, 5]),
         case("a padded batch (lengths 6, 2, 4)", 3, 6, [6, 2, 4]),
     ]
-    if hidden:
-        cases += [case("hidden: lengths 7, 3, 1, 5", 4, 7, [7, 3, 1, 5])]
+    if hidden:  # the decoder's sizes are the exercise's (V 7, H 5, D 6); the batch and source are drawn
+        h = hidden_generator("luong_step")
+        B, S = draw_size(h, 2, 5), draw_size(h, 2, 8)
+        lengths = draw_lengths(h, B, S).tolist()
+        cases += [case(f"hidden: lengths {', '.join(map(str, lengths))}", B, S, lengths, gen=h)]
 
     def candidate(prev_token, h_prev, h_tilde_prev, enc_out, mask):
         return fn(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask)

@@ -18,6 +18,13 @@ have patched anything (a checker, ``torch.isclose``, ``CheckResult.__bool__``). 
 
 Forging a record that passes therefore takes the right outputs for the grader's inputs, which is
 what the exercise asks for.
+
+Each call also lists the course's own functions that ran while the learner's function did
+(``"ran"``: ``module:qualname`` of every function of ``utils/`` outside ``utils/checks/``, seen by
+a profile hook for the length of the call), so that the grader can refuse an answer that is the
+course's implementation however it was reached (an import, an alias, ``vars()``, ``__globals__``,
+a class attribute): what decides is which code ran, not how the cell spells it. An answer that
+switches the hook off is marked (``"unwatched"``) and refused too.
 """
 
 from __future__ import annotations
@@ -26,7 +33,10 @@ import base64
 import builtins
 import hashlib
 import math
+import sys
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -197,6 +207,43 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
+COURSE = Path(__file__).resolve().parents[1]  # utils/
+CHECKS_DIR = Path(__file__).resolve().parent  # utils/checks/: the checkers' own code, not an answer
+MAX_RAN = 64  # course functions listed per call, at most
+
+
+class CourseCodeWatch:
+    """A profile hook that notes the course's functions (``utils/``, not ``utils/checks/``) called
+    while it is on, in this thread and in any thread started meanwhile."""
+
+    def __init__(self) -> None:
+        self.ran: set[str] = set()
+        self._files: dict[str, bool] = {}
+
+    def _course_file(self, filename: str) -> bool:
+        known = self._files.get(filename)
+        if known is None:
+            path = Path(filename).resolve() if filename and not filename.startswith("<") else None
+            known = bool(path) and path.is_relative_to(COURSE) and not path.is_relative_to(CHECKS_DIR)
+            self._files[filename] = known
+        return known
+
+    def __call__(self, frame, event, arg):  # the signature sys.setprofile gives
+        if event == "call" and self._course_file(frame.f_code.co_filename) and len(self.ran) < MAX_RAN:
+            self.ran.add(f"{frame.f_globals.get('__name__', '?')}:{frame.f_code.co_qualname}")
+
+    def __enter__(self) -> CourseCodeWatch:
+        self._previous = sys.getprofile(), threading.getprofile()
+        sys.setprofile(self)
+        threading.setprofile(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.intact = sys.getprofile() is self
+        sys.setprofile(self._previous[0])
+        threading.setprofile(self._previous[1])
+
+
 class Recorder:
     """Call ``fn`` and keep, for each call, what :class:`Replayer` needs to give it back."""
 
@@ -210,11 +257,17 @@ class Recorder:
         entry: dict[str, Any] = {"fp": fingerprint(args, kwargs)}
         self.calls.append(entry)
         before = [a.detach().clone() if isinstance(a, torch.Tensor) else None for a in args]
+        watch = CourseCodeWatch()
         try:
-            out = self.fn(*args, **kwargs)
+            with watch:
+                out = self.fn(*args, **kwargs)
         except BaseException as exc:
             entry["raised"] = [type(exc).__name__, _first_line(exc)]
             raise
+        finally:
+            entry["ran"] = sorted(watch.ran)
+            if not getattr(watch, "intact", True):
+                entry["unwatched"] = True
         changed = {}
         for i, (a, b) in enumerate(zip(args, before)):
             if b is not None and not (a.shape == b.shape and torch.equal(

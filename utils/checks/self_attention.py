@@ -3,7 +3,9 @@
 Each takes the learner's function(s), prints a one-line verdict and returns a
 :class:`~utils.checks.core.CheckResult`. When an answer is wrong in a way learners often get it
 wrong (a mask the wrong way round, heads split along the positions, sine and cosine swapped),
-the verdict ends with a hint. Inputs come from fixed generators, so verdicts never change.
+the verdict ends with a hint. Visible inputs come from fixed generators, so verdicts never change;
+hidden ones (``hidden=True``) draw their values and shapes from
+:func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 import torch
 
 from utils.attention import scaled_dot_product_attention
-from utils.checks.core import Case, CheckResult, compare_outputs, run_check, time_limit
+from utils.checks.core import Case, CheckResult, compare_outputs, draw_size, hidden_generator, run_check, time_limit
 from utils.checks.core import with_hints as _with_hints
 from utils.positional import sinusoidal_positional_encoding
 from utils.transformer import _split_heads
@@ -74,8 +76,8 @@ def check_causal_attention(fn: Callable, verbose: bool = True, hidden: bool = Fa
     """
     g = _gen(6)
 
-    def qkv(*lead, T, d_k, d_v=None):
-        return tuple(torch.randn(*lead, T, d, generator=g) for d in (d_k, d_k, d_v or d_k))
+    def qkv(*lead, T, d_k, d_v=None, gen=g):
+        return tuple(torch.randn(*lead, T, d, generator=gen) for d in (d_k, d_k, d_v or d_k))
 
     cases = [
         Case("one sequence of 3 steps (B=1, T=3, d=2)", qkv(1, T=3, d_k=2)),
@@ -86,7 +88,10 @@ def check_causal_attention(fn: Callable, verbose: bool = True, hidden: bool = Fa
         Case("large scores: subtract the max before exp", tuple(20 * t for t in qkv(1, T=4, d_k=4))),
     ]
     if hidden:
-        cases += [Case("hidden: 3 sequences, 2 heads, 9 steps, d_k=6, d_v=5", qkv(3, 2, T=9, d_k=6, d_v=5))]
+        h = hidden_generator("causal_attention")
+        B, H, T, d_k, d_v = draw_size(h, 1, 4), draw_size(h, 1, 4), draw_size(h, 2, 10), draw_size(h, 1, 8), draw_size(h, 1, 8)
+        cases += [Case(f"hidden: B={B}, H={H} heads, T={T} steps, d_k={d_k}, d_v={d_v}",
+                       qkv(B, H, T=T, d_k=d_k, d_v=d_v, gen=h))]
     result = run_check("causal_attention", fn, cases, verbose=False)
     probe = qkv(2, T=5, d_k=4)
     hints = [
@@ -136,10 +141,12 @@ def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: boo
         Case("a tensor made by transpose (not contiguous)", (torch.randn(2, 4, 3, 5, generator=g).transpose(1, 2),)),
     ]
     x = torch.randn(2, 4, 6, generator=g)
-    if hidden:
-        h = _gen(100)
-        split_cases += [Case("hidden: B=2, T=1, E=8 into 4 heads", (torch.randn(2, 1, 8, generator=h), 4))]
-        merge_cases += [Case("hidden: B=3, H=2, T=1, d=4", (torch.randn(3, 2, 1, 4, generator=h),))]
+    if hidden:  # one position only (T=1), where a split along the wrong axis may still run
+        h = hidden_generator("split_merge_heads")
+        B, H, d = draw_size(h, 1, 4), draw_size(h, 2, 6), draw_size(h, 1, 4)
+        split_cases += [Case(f"hidden: B={B}, T=1, E={H * d} into {H} heads", (torch.randn(B, 1, H * d, generator=h), H))]
+        B, H, d = draw_size(h, 1, 4), draw_size(h, 2, 5), draw_size(h, 1, 5)
+        merge_cases += [Case(f"hidden: B={B}, H={H}, T=1, d={d}", (torch.randn(B, H, 1, d, generator=h),))]
     split_hints = [("hint: heads split the features, not the positions: view as (B, T, H, d), then "
                     "transpose(1, 2)", (x, 3), _split_along_positions),
                    ("hint: the features are cut the wrong way: head h holds the h-th block of d features, "
@@ -203,7 +210,10 @@ def check_sinusoidal_encoding(fn: Callable, verbose: bool = True, hidden: bool =
         Case("100 positions, d_model=64", (100, 64)),
     ]
     if hidden:
-        cases += [Case("hidden: 7 positions, d_model=6", (7, 6)), Case("hidden: 50 positions, d_model=128", (50, 128))]
+        h = hidden_generator("sinusoidal_encoding")
+        for max_len, d_model in ((draw_size(h, 2, 20), 2 * draw_size(h, 1, 8)),       # few, small
+                                 (draw_size(h, 30, 80), 2 * draw_size(h, 32, 80))):    # many, wide
+            cases.append(Case(f"hidden: {max_len} positions, d_model={d_model}", (max_len, d_model)))
     result = run_check("sinusoidal_encoding", fn, cases, verbose=False)
     probe = (12, 8)
     hints = [

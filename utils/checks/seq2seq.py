@@ -3,8 +3,10 @@
 Each takes the learner's function, prints a one-line verdict and returns a
 :class:`~utils.checks.core.CheckResult`. When an answer is wrong in a way learners often get it
 wrong (nats instead of bits, padding in the mean, the state not passed on), the verdict ends with a
-hint. Inputs come from fixed generators, and models are built inside
-:func:`torch.random.fork_rng`, so checking never changes the notebook's random numbers.
+hint. Visible inputs come from fixed generators, hidden ones (``hidden=True``) draw their values
+and shapes from :func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh, and
+models are built inside :func:`torch.random.fork_rng`, so checking never changes the notebook's
+random numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
 from utils.seq2seq import PlainDecoder, length_mask
 
 __all__ = [
@@ -56,8 +58,14 @@ def check_context_budget(fn: Callable, verbose: bool = True, hidden: bool = Fals
         Case("one length, two symbols (one bit each)", (torch.tensor([32]), 16, 2)),
     ]
     if hidden:
-        cases += [Case("lengths 1, 2, 1000 with H = 512 and 26 symbols", (torch.tensor([1, 2, 1000]), 512, 26)),
-                  Case("int32 lengths, H = 7", (torch.tensor([3, 9, 14], dtype=torch.int32), 7, 5))]
+        h = hidden_generator("context_budget")
+        lengths = torch.randint(2, 1001, (draw_size(h, 2, 5),), generator=h)
+        lengths[draw_size(h, 0, len(lengths) - 1)] = 1                      # a one-token source
+        H, n = draw_size(h, 16, 1024), draw_size(h, 2, 64)
+        cases.append(Case(f"hidden: lengths {lengths.tolist()} with H = {H} and {n} symbols", (lengths, H, n)))
+        small = torch.randint(1, 31, (draw_size(h, 2, 4),), generator=h, dtype=torch.int32)
+        H, n = draw_size(h, 3, 15), draw_size(h, 3, 9)                       # H / S rarely a whole number
+        cases.append(Case(f"hidden: int32 lengths {small.tolist()}, H = {H} and {n} symbols", (small, H, n)))
     return run_check("context_budget", fn, cases, verbose=verbose, hints=_BUDGET_HINTS)
 
 
@@ -115,11 +123,15 @@ def check_masked_cross_entropy(fn: Callable, verbose: bool = True, hidden: bool 
         Case("padding id 3 instead of 0", (logits, targets.masked_fill(targets == 0, 3).masked_fill(targets == 3, 1), 3)),
     ]
     if hidden:
-        h = _gen(110)
-        t = torch.randint(1, 11, (4, 9), generator=h)
-        t[1, 4:] = t[3, 1:] = 5
-        cases += [Case("hidden: vocabulary 11, padding id 5, lengths 9, 4, 9, 1",
-                       (torch.randn(4, 9, 11, generator=h) * 3, t, 5))]
+        h = hidden_generator("masked_cross_entropy")
+        B, T, V = draw_size(h, 2, 5), draw_size(h, 3, 10), draw_size(h, 4, 16)
+        pad = draw_size(h, 0, V - 1)
+        lengths = draw_lengths(h, B, T)                                   # one row of length 1, one unpadded
+        tokens = torch.randint(0, V - 1, (B, T), generator=h)
+        tokens = tokens + (tokens >= pad).long()                          # real tokens: any id but pad
+        t = tokens.masked_fill(~length_mask(lengths, T), pad)             # (B, T)
+        cases += [Case(f"hidden: vocabulary {V}, padding id {pad}, lengths {lengths.tolist()}",
+                       (torch.randn(B, T, V, generator=h) * 3, t, pad))]
     return run_check("masked_cross_entropy", fn, cases, atol=1e-5, verbose=verbose,
                      hints=_CE_HINTS)
 
@@ -162,14 +174,15 @@ def check_decode_loop(fn: Callable, verbose: bool = True, hidden: bool = False) 
         decoder = _SharedDecoder(V, 4, 5, D).eval()
     g = _gen(12)
 
-    def inputs(gen, B, S, T, teacher_forcing):
+    def inputs(gen, B, S, T, teacher_forcing, dec=decoder):
+        D, V = dec.context_size, dec.embedding.num_embeddings
         enc_out = torch.randn(B, S, D, generator=gen)  # (B, S, D)
         mask = length_mask(torch.full((B,), S))
         with torch.no_grad():
-            state = decoder.init_state(enc_out, torch.randn(B, D, generator=gen), mask)
+            state = dec.init_state(enc_out, torch.randn(B, D, generator=gen), mask)
         tgt_in = torch.cat([torch.ones(B, 1, dtype=torch.long),  # <sos>, then T - 1 true tokens
                             torch.randint(3, V, (B, T - 1), generator=gen)], dim=1)
-        return decoder, state, enc_out, mask, tgt_in, teacher_forcing
+        return dec, state, enc_out, mask, tgt_in, teacher_forcing
 
     def case(desc, B, S, T, teacher_forcing):
         return Case(desc, inputs(g, B, S, T, teacher_forcing))
@@ -180,9 +193,18 @@ def check_decode_loop(fn: Callable, verbose: bool = True, hidden: bool = False) 
         case("no teacher forcing: feed back your own argmax", 3, 4, 6, False),
         case("a batch of one, no teacher forcing", 1, 5, 4, False),
     ]
-    if hidden:
-        cases += [case("hidden: 4 sources of 2, 8 steps, teacher forcing", 4, 2, 8, True),
-                  case("hidden: 2 sources of 6, 3 steps, no teacher forcing", 2, 6, 3, False)]
+    if hidden:  # a decoder of drawn sizes and weights too
+        h = hidden_generator("decode_loop")
+        V_h, E_h, H_h, D_h = draw_size(h, 5, 12), draw_size(h, 2, 6), draw_size(h, 2, 8), draw_size(h, 2, 8)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(draw_size(h, 0, 2**31 - 1))
+            dec = _SharedDecoder(V_h, E_h, H_h, D_h).eval()
+        sizes = f"a decoder with V={V_h}, H={H_h}, D={D_h}"
+        for teacher_forcing, B, S, T in ((True, draw_size(h, 2, 5), draw_size(h, 1, 7), draw_size(h, 2, 9)),
+                                         (False, draw_size(h, 1, 4), draw_size(h, 1, 7), draw_size(h, 2, 8))):
+            feeding = "teacher forcing" if teacher_forcing else "no teacher forcing"
+            cases.append(Case(f"hidden: B={B}, S={S}, T={T} steps, {feeding} ({sizes})",
+                              inputs(h, B, S, T, teacher_forcing, dec)))
     probe = inputs(_gen(120), 3, 4, 6, True)
     hints = [
         ("hint: off by one: after step t, feed the next true token tgt_in[:, t + 1], not tgt_in[:, t] "
@@ -253,9 +275,13 @@ def check_position_error_rates(fn: Callable, verbose: bool = True, hidden: bool 
         Case("padding id 1", (garbage, padded.masked_fill(padded == 0, 1), 1)),
     ]
     if hidden:
-        h = _gen(130)
-        t = torch.randint(3, 6, (10, 9), generator=h).masked_fill(
-            ~length_mask(torch.randint(1, 10, (10,), generator=h), 9), 2)
-        p = torch.where(torch.rand(10, 9, generator=h) < 0.5, torch.randint(2, 6, (10, 9), generator=h), t)
-        cases += [Case("hidden: 10 rows of 9, padding id 2", (p, t, 2))]
+        h = hidden_generator("position_error_rates")
+        B, T, pad = draw_size(h, 4, 12), draw_size(h, 3, 10), draw_size(h, 0, 5)
+        lengths = draw_lengths(h, B, T)
+        tokens = torch.randint(0, 6, (B, T), generator=h)
+        tokens = tokens + (tokens >= pad).long()                          # real tokens 0 … 6, never pad
+        t = tokens.masked_fill(~length_mask(lengths, T), pad)             # (B, T)
+        # about half the predictions wrong, and anything (pad included) predicted at the padding
+        p = torch.where(torch.rand(B, T, generator=h) < 0.5, torch.randint(0, 7, (B, T), generator=h), t)
+        cases += [Case(f"hidden: {B} rows of {T}, padding id {pad}, lengths {lengths.tolist()}", (p, t, pad))]
     return run_check("position_error_rates", fn, cases, verbose=verbose, hints=_RATES_HINTS)

@@ -3,8 +3,9 @@
 Each takes the learner's function, prints a one-line verdict and returns a
 :class:`~utils.checks.core.CheckResult`. When an answer is wrong in a way learners often get it
 wrong (a mask the wrong way round or off by one, queries taken from the encoder, a cache grown
-along the wrong axis), the verdict ends with a hint. Inputs come from fixed generators, so
-verdicts never change.
+along the wrong axis), the verdict ends with a hint. Visible inputs come from fixed generators, so
+verdicts never change; hidden ones (``hidden=True``) draw their values and shapes from
+:func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
 from utils.checks.core import with_hints as _with_hints
 
 __all__ = ["check_decoder_masks", "check_cross_attention", "check_attend_with_cache"]
@@ -121,8 +122,12 @@ def check_decoder_masks(fn: Callable, verbose: bool = True, hidden: bool = False
         case("an empty source (length 0): nothing to see", 2, [0, 2], 2),
     ]
     if hidden:
-        cases += [case("hidden: lengths 1, 6, 3, 6; T=7, S=6", 7, [1, 6, 3, 6], 6),
-                  case("hidden: one source of 9, T=2", 2, [9], 9)]
+        h = hidden_generator("decoder_masks")
+        B, S, T = draw_size(h, 2, 5), draw_size(h, 2, 8), draw_size(h, 2, 9)
+        lengths = draw_lengths(h, B, S).tolist()                          # one of length 1, one unpadded
+        cases.append(case(f"hidden: lengths {', '.join(map(str, lengths))}; T={T}, S={S}", T, lengths, S))
+        S, T = draw_size(h, 5, 12), draw_size(h, 1, 3)
+        cases.append(case(f"hidden: one source of {S}, T={T}", T, [S], S))
 
     def bool_masks(candidate: Callable) -> str | None:
         out = candidate(4, torch.tensor([5, 2, 4]), 5)
@@ -190,10 +195,18 @@ def check_cross_attention(fn: Callable, verbose: bool = True, hidden: bool = Fal
         case("large scores: subtract the max before exp", 2, 4, 3, [3, 2], scale=12.0),
     ]
     if hidden:
-        h = _gen(170)
-        for desc, B, T, S, lengths, kw in (
-                ("hidden: T=6, S=7, lengths 7, 2, 5, 1, d_k=5, d_v=6", 4, 6, 7, [7, 2, 5, 1], {"d_k": 5, "d_v": 6}),
-                ("hidden: a target longer than the source (T=5, S=2)", 2, 5, 2, [1, 2], {})):
+        h = hidden_generator("cross_attention")
+        B, T, S = draw_size(h, 2, 5), draw_size(h, 2, 7), draw_size(h, 2, 8)
+        lengths = draw_lengths(h, B, S).tolist()                          # one of length 1, one unpadded
+        kw = {k: draw_size(h, 2, 8) for k in ("d_dec", "d_enc")} | {k: draw_size(h, 1, 7) for k in ("d_k", "d_v")}
+        sizes = ", ".join(f"{k}={v}" for k, v in kw.items())
+        drawn = [(f"hidden: T={T}, S={S}, lengths {', '.join(map(str, lengths))}, {sizes}", B, T, S, lengths, kw)]
+        B, S = draw_size(h, 1, 3), draw_size(h, 1, 3)
+        T = draw_size(h, S + 1, S + 5)
+        lengths = draw_lengths(h, B, S).tolist()
+        drawn.append((f"hidden: a target longer than the source (T={T}, S={S}, lengths "
+                      f"{', '.join(map(str, lengths))})", B, T, S, lengths, {}))
+        for desc, B, T, S, lengths, kw in drawn:
             shapes[desc] = (T, S)
             cases.append(Case(desc, _cross_inputs(h, B, T, S, lengths, **kw)))
 
@@ -286,9 +299,11 @@ def check_attend_with_cache(fn: Callable, verbose: bool = True, hidden: bool = F
         case("large scores: subtract the max before exp", 1, 2, 4, 4, scale=10.0),
     ]
     if hidden:
-        h = _gen(175)
-        cases += [Case("hidden: B=3, H=4, a cache of 9 tokens, d=6", _cache_inputs(h, 3, 4, 9, 6)),
-                  Case("hidden: an empty cache, B=1, H=3, d=5", _cache_inputs(h, 1, 3, 0, 5))]
+        h = hidden_generator("attend_with_cache")
+        B, H, t, d = draw_size(h, 1, 4), draw_size(h, 1, 5), draw_size(h, 2, 10), draw_size(h, 1, 8)
+        cases.append(Case(f"hidden: B={B}, H={H}, a cache of {t} tokens, d={d}", _cache_inputs(h, B, H, t, d)))
+        B, H, d = draw_size(h, 1, 3), draw_size(h, 1, 4), draw_size(h, 1, 8)
+        cases.append(Case(f"hidden: an empty cache, B={B}, H={H}, d={d}", _cache_inputs(h, B, H, 0, d)))
     result = run_check("attend_with_cache", fn, cases, verbose=False)
 
     hints = []
