@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # Notebooks run without progress bars outside JupyterLab, so stored outputs are reproducible.
 export COURSE_PROGRESS := 0
 export PYTHONHASHSEED := 0
+# The solutions' hidden tests judge their answers with the instructors' judge (utils/checks/submit.py).
+export ATTENTION_JUDGE := grading.judge:judge
 # Tests run on this many cores (pytest-xdist): each notebook, and each test module, stays on one.
 JOBS ?= 2
 XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder

@@ -25,6 +25,9 @@ import pytest
 
 os.environ.setdefault("COURSE_PROGRESS", "0")
 os.environ.setdefault("PYTHONHASHSEED", "0")
+# The solutions' hidden tests judge their answers at once, with the instructors' judge (the
+# kernels nbval starts inherit this; a learner's copy sets nothing and prints a notice instead).
+os.environ.setdefault("ATTENTION_JUDGE", "grading.judge:judge")
 # nbval compares outputs with the ones the course's own seeds made; the robustness tests set
 # COURSE_SEED_OFFSET themselves, for the runs they start.
 SEED_OFFSET_IN_SHELL = os.environ.pop("COURSE_SEED_OFFSET", None)

@@ -149,3 +149,30 @@ def test_the_solutions_pass_every_graded_check_with_only_the_cells_grading_runs(
             exec(compile(nb.cells[i].source, f"{path.name} cell {i}", "exec"), namespace)
     assert out.getvalue().count("✅") >= len(graded), out.getvalue()[-2000:]
     assert "❌" not in out.getvalue(), out.getvalue()[-2000:]
+
+
+# ---------------------------------------------------------------- who judges
+def test_submit_judges_only_where_a_judge_is_named(monkeypatch, capsys):
+    """The package learners get never looks for the instructors' judge: without ATTENTION_JUDGE
+    (a learner's copy) it prints a notice, even here where grading/ exists; with it, it judges."""
+    from utils.checks.submit import JUDGE_ENV, submit
+
+    def wrong(scores, mask=None):
+        return torch.softmax(scores, dim=0)
+
+    monkeypatch.delenv(JUDGE_ENV, raising=False)
+    submit("masked_softmax", wrong)
+    assert "judged when your instructor grades" in capsys.readouterr().out
+    monkeypatch.setenv(JUDGE_ENV, "grading.judge:judge")
+    with pytest.raises(AssertionError, match="masked_softmax"):
+        submit("masked_softmax", wrong)
+    monkeypatch.setenv(JUDGE_ENV, "no_such_module:judge")
+    with pytest.raises(RuntimeError, match="names no judge"):
+        submit("masked_softmax", wrong)
+
+
+def test_the_learners_package_does_not_touch_sys_path():
+    import pathlib
+
+    for path in pathlib.Path("utils").rglob("*.py"):
+        assert "sys.path" not in path.read_text(), path

@@ -65,7 +65,7 @@ def run_one(path: Path) -> dict:
 
 def measure(path: Path) -> dict:
     """Measure one notebook in a subprocess of its own; a failing notebook gives a row, not a crash."""
-    env = dict(os.environ, COURSE_DEVICE="cpu", COURSE_PROGRESS="0")
+    env = dict(os.environ, COURSE_DEVICE="cpu", COURSE_PROGRESS="0", ATTENTION_JUDGE="grading.judge:judge")
     out = subprocess.run([sys.executable, __file__, "--one", str(path)], env=env,
                          capture_output=True, text=True)
     try:

@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     # script is called (the Makefile exports the same two)
     os.environ.setdefault("COURSE_PROGRESS", "0")
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    os.environ.setdefault("ATTENTION_JUDGE", "grading.judge:judge")   # the solutions judge their own answers
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("execute", help="execute notebooks in place, then clean them")

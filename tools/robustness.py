@@ -62,7 +62,7 @@ METRICS: dict[str, dict[str, tuple[str, str, str]]] = {
         "soft at step 100 minus hard at step 100": ("min(soft_100) - max(hard_100)", "min", "> 0.1"),
         "dot score: test exact match": ("dot_result['exact_match']", "min", ">= 0.93"),
         "worst localisation": ("min(r['localisation'] for r in results.values())", "min", ">= 0.90"),
-        "trained hard: mean largest s_i": ("c.weights.max(-1).values.mean()", "min", "> 0.95"),
+        "trained hard: mean largest α_i": ("c.weights.max(-1).values.mean()", "min", "> 0.95"),
         "baseline's variance ratio, untrained": ("ratios['untrained']", "min", "> 50"),
         "baseline's variance ratio, step 150": ("ratios['after 150 steps']", "min", "> 1"),
         "baseline's variance ratio, trained (high end)": ("ratios[trained]", "max", "< 1.5"),
@@ -82,7 +82,9 @@ METRICS: dict[str, dict[str, tuple[str, str, str]]] = {
         "content scores: most steps to target": ("content_done", "max", "<= 320"),
         "location when the content scores are done": ("location_curve[content_done]", "max", "< 0.85"),
         "location: best validation score": ("max(location_curve.values())", "max", "< 0.98"),
-        "dates, local-m: test exact match": ("local_m", "max", "< 0.3"),
+        "Bahdanau: test exact match": ("bahdanau['report'].exact_match", "min", ">= 0.95"),
+        "Bahdanau: steps to target": ("bahdanau['steps']", "max", "< 400"),
+        "dates, local-m: test exact match": ("em_local_m", "max", "< 0.3"),
         "dates, local-p: position error / baseline": ("mae / mae_baseline", "max", "< 0.85"),
         "dates, local-p: right character in the window": ("in_window", "min", ">= 0.7"),
         "reversal: local-p minus local-m": (
@@ -179,7 +181,7 @@ def is_infrastructure(failure: dict) -> bool:
 def measure_once(path: Path, offset: int, keep_going: bool = False, capability: str | None = None) -> dict:
     """One run of one notebook under one offset, in a subprocess of its own."""
     env = dict(os.environ, COURSE_SEED_OFFSET=str(offset), COURSE_PROGRESS="0", PYTHONHASHSEED="0",
-               ROBUSTNESS_KEEP_GOING="1" if keep_going else "0")
+               ROBUSTNESS_KEEP_GOING="1" if keep_going else "0", ATTENTION_JUDGE="grading.judge:judge")
     if capability:
         env["ATEN_CPU_CAPABILITY"] = capability
     # A session of its own, so that a run that hangs is ended together with its kernel.

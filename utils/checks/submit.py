@@ -11,8 +11,9 @@ function wrapped in a :class:`~utils.checks.record.Recorder`, and then:
   the kernel's environment), it puts the record in the cell's output; the grader judges it in its
   own process (``grading.nbgrader_plugins.JudgeRecords``), so nothing the learner's code patched
   in the kernel can change a score;
-* in the course's own repository (the solutions, run by the tests), it judges the record at once
-  with the same judge, and raises ``AssertionError`` if the answer is wrong;
+* where ``ATTENTION_JUDGE`` names a judge (the course's own repository sets it for the solutions
+  its tests and tools run), it judges the record at once with that judge, and raises
+  ``AssertionError`` if the answer is wrong;
 * in a learner's copy, which has no judge, it only says that the grader judges this exercise.
 """
 
@@ -20,18 +21,18 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 from utils.checks.core import recording
 from utils.checks.record import FORMAT, Recorder
 
-__all__ = ["submit", "record", "check_by_name", "CHECKS", "MIME", "GRADER_ENV"]
+__all__ = ["submit", "record", "check_by_name", "CHECKS", "MIME", "GRADER_ENV", "JUDGE_ENV", "COURSE_JUDGE"]
 
 MIME = "application/vnd.attention-step-by-step.grading+json"
 GRADER_ENV = "ATTENTION_GRADER"
+JUDGE_ENV = "ATTENTION_JUDGE"
+COURSE_JUDGE = "grading.judge:judge"  # what the course's own runs set JUDGE_ENV to
 
 # check name (as in submit("…")) -> "module:function"
 CHECKS = {
@@ -90,19 +91,20 @@ def record(name: str, *fns: Any) -> dict:
 
 
 def _local_judge():
-    """The judge of the course's repository, if this copy has one (learners' copies do not)."""
-    try:
-        return importlib.import_module("grading.judge").judge
-    except ImportError:
-        pass
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "grading" / "judge.py").exists():
+    """The judge named by ``ATTENTION_JUDGE`` (``module:function``), or None where it is not set.
+
+    Whoever judges says so: the course's repository sets ``grading.judge:judge`` for its own runs
+    (the tests, ``tools/notebooks.py``, ``tools/bench.py``, ``tools/robustness.py``), and a
+    learner's copy, which has no judge, sets nothing. Nothing here looks for the judge on disk.
+    """
+    spec = os.environ.get(JUDGE_ENV, "").strip()
+    if not spec:
         return None
-    sys.path.insert(0, str(root))
+    module, _, function = spec.partition(":")
     try:
-        return importlib.import_module("grading.judge").judge
-    finally:
-        sys.path.remove(str(root))
+        return getattr(importlib.import_module(module), function or "judge")
+    except (ImportError, AttributeError) as exc:
+        raise RuntimeError(f"{JUDGE_ENV}={spec!r} names no judge that can be imported here ({exc})") from None
 
 
 def submit(name: str, *fns: Any) -> None:
