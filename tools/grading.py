@@ -211,15 +211,21 @@ def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader",
     command = [nbgrader, "autograde", assignment, "--create", "--force"]
     students = sorted({p.parent.parent.name for p in (course / "submitted").glob(f"*/{assignment}/*.ipynb")})
     if jobs > 1 and len(students) > 1:
-        # one nbgrader per learner, `jobs` at a time: each kernel runs on one core (the notebooks'
-        # small models are fastest on one thread), and nbgrader writes each grade in a short
-        # transaction, which SQLite serialises
+        # `jobs` nbgraders side by side, each grading its share of the learners one after the other
+        # (one process per learner would pay nbgrader's start-up every time); each kernel runs on
+        # one core, and nbgrader writes each grade in a short transaction, which SQLite serialises
         from concurrent.futures import ThreadPoolExecutor
 
         env.setdefault("OMP_NUM_THREADS", "1")
-        with ThreadPoolExecutor(jobs) as pool:
-            runs = list(pool.map(lambda student: subprocess.run(
-                [*command, "--student", student], cwd=course, capture_output=True, text=True, env=env), students))
+        shares = [students[k::jobs] for k in range(min(jobs, len(students)))]
+
+        def grade(share: list[str]) -> subprocess.CompletedProcess:
+            others = ",".join(s for s in students if s not in share)
+            return subprocess.run([*command, f"--CourseDirectory.student_id_exclude={others}"], cwd=course,
+                                  capture_output=True, text=True, env=env)
+
+        with ThreadPoolExecutor(len(shares)) as pool:
+            runs = list(pool.map(grade, shares))
         sys.stderr.write("".join(run.stderr for run in runs))
     else:
         run = subprocess.run(command, cwd=course, capture_output=True, text=True, env=env)
