@@ -75,12 +75,12 @@ def general_score(h_t, enc_out, W_a):
     return (enc_out @ (h_t @ W_a).unsqueeze(-1)).squeeze(-1)
 
 
-def local_p(scores, h_t, W_p, v_p, src_lengths, D):
-    """local-p: ``p_t = S sigmoid(v_pᵀ tanh(W_p h_t))``, window ``[p_t - D, p_t + D]``, Gaussian."""
+def local_p(scores, h_t, W_p, v_p, src_lengths, w):
+    """local-p: ``p_t = S sigmoid(v_pᵀ tanh(W_p h_t))``, window ``[p_t - w, p_t + w]``, Gaussian."""
     p = predict_position(h_t, W_p, v_p, src_lengths)
     S = scores.shape[1]
     mask = torch.arange(S, device=scores.device).unsqueeze(0) < src_lengths.unsqueeze(1)
-    weights = local_weights(scores.unsqueeze(1), p.unsqueeze(1), D, mask, gaussian=True)
+    weights = local_weights(scores.unsqueeze(1), p.unsqueeze(1), w, mask, gaussian=True)
     return weights.squeeze(1), p
 
 

@@ -197,7 +197,7 @@ CASES = [
     (check_causal_attention, causal_triu, "wrong way round"),
     (check_causal_attention, causal_softmax_over_queries, "over the queries"),
     (check_local_p, local_p_round, "round(p_t)"),
-    (check_local_p, local_p_sigma_d, "σ = D/2"),
+    (check_local_p, local_p_sigma_d, "σ = w/2"),
     (check_attend_source, attend_source_batch_axis, "over the batch"),
     (check_masked_cross_entropy, ce_with_padding, "padded positions are averaged"),
     (check_masked_cross_entropy, ce_without_log_softmax, "log_softmax"),

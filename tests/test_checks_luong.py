@@ -189,7 +189,7 @@ def test_local_p_accepts_reference_and_alternative():
 
 
 @pytest.mark.parametrize("wrong,hint", [
-    (local_p_strict_window, "hint: the window is |s - p_t| <= D, both ends included"),
+    (local_p_strict_window, "hint: the window is |s - p_t| <= w, both ends included"),
     (local_p_renormalised, "hint: the weights are renormalised after the Gaussian"),
     (local_p_renormalised_by_hand, "hint: the weights are renormalised after the Gaussian"),
     (local_p_padded_length, "hint: p_t is computed from the padded length S"),

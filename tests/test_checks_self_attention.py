@@ -176,7 +176,7 @@ def test_split_merge_catches_common_mistakes():
         return x.view(B, T, E // num_heads, num_heads).permute(0, 3, 1, 2)
 
     _verdict(check_split_merge_heads(split_d_by_h, merge_heads, verbose=False), "failed",
-             "split_heads", "not (B, T, d, H)")
+             "split_heads", "not (B, T, d_k, h)")
 
 
 def test_split_merge_round_trip_is_checked():

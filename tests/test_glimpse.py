@@ -104,7 +104,7 @@ def test_soft_attention_additive_is_the_attention_unit():
     c, y = torch.randn(2, 4), torch.randn(2, 5, 3)
     out = att(c, y)
     assert isinstance(out, Glimpse)
-    # m_i = tanh(W_y y_i + W_c c), e_i = v·m_i, s = softmax(e), z = Σ s_i y_i
+    # with y the regions a_i and c the query h_{t-1}: m_i = tanh(W_a a_i + W_h h_{t-1}), e_i = v·m_i, α = softmax(e), z = Σ α_i a_i
     m = torch.tanh(y @ att.score.W_k.weight.T + (c @ att.score.W_q.weight.T).unsqueeze(1))
     s = torch.softmax(m @ att.score.v.weight.squeeze(0), dim=-1)
     assert torch.allclose(out.weights, s, atol=1e-6)
@@ -152,7 +152,7 @@ def test_hard_attention_gradients_reach_scores_only_through_log_prob():
     c, y = _inputs()
     y.requires_grad_(True)
     out = att(c, y)
-    out.glimpse.sum().backward()  # z = y_i: no path to the score's parameters
+    out.glimpse.sum().backward()  # z = a_i (a row of y): no path to the score's parameters
     assert all(p.grad is None for p in att.parameters())
     assert y.grad is not None and y.grad.abs().sum() > 0
     att(c, y).log_prob.sum().backward()

@@ -102,7 +102,7 @@ def test_gaussian_factor_equals_its_formula_and_is_not_renormalised():
             want = math.exp(-((s - p[0, t].item()) ** 2) / (2 * sigma ** 2))
             assert got[0, t, s].item() == pytest.approx(want, rel=1e-6)
     scores = torch.zeros(1, 2, 6)
-    w = local_weights(scores, p, 3, gaussian=True)  # σ = D/2 = 1.5
+    w = local_weights(scores, p, 3, gaussian=True)  # σ = w/2 = 1.5
     align = local_weights(scores, p, 3, gaussian=False)
     assert torch.allclose(w, align * got)
     assert (w.sum(-1) < 1).all()  # not renormalised after the Gaussian
@@ -134,7 +134,7 @@ def test_predict_position_formula():
 def test_global_equals_local_with_a_window_over_the_whole_source(score, window):
     torch.manual_seed(0)
     glob = LuongAttention(4, 4, score, "global", max_src_len=6)
-    loc = LuongAttention(4, 4, score, window, D=100, max_src_len=6, gaussian=False)
+    loc = LuongAttention(4, 4, score, window, w=100, max_src_len=6, gaussian=False)
     loc.load_state_dict(glob.state_dict(), strict=False)
     query, enc_out = torch.randn(3, 2, 4), torch.randn(3, 6, 4)
     src_mask = length_mask(torch.tensor([6, 4, 1]), 6)
@@ -149,12 +149,12 @@ def test_global_equals_local_with_a_window_over_the_whole_source(score, window):
 def test_local_m_centres_on_the_step_and_local_p_multiplies_by_the_gaussian():
     torch.manual_seed(0)
     enc_out, query = torch.randn(2, 9, 4), torch.randn(2, 4)
-    m = LuongAttention(4, 4, "general", "local-m", D=2)
+    m = LuongAttention(4, 4, "general", "local-m", w=2)
     out = m(query, enc_out, step=torch.tensor([3, 3]))
     assert torch.all(out.position == 3)
     assert torch.all(out.weights[:, :1] == 0) and torch.all(out.weights[:, 6:] == 0)
     assert torch.allclose(out.weights.sum(-1), torch.ones(2))
-    p = LuongAttention(4, 4, "general", "local-p", D=2)
+    p = LuongAttention(4, 4, "general", "local-p", w=2)
     out = p(query, enc_out)
     pos = predict_position(query, p.W_p.weight.T, p.v_p.weight[0], torch.tensor([9, 9]))
     assert torch.allclose(out.position, pos)
@@ -188,7 +188,7 @@ def _toy_batch():
 @pytest.mark.parametrize("score,window", [("dot", "global"), ("general", "local-m"),
                                           ("concat", "local-p"), ("location", "global")])
 def test_decoder_stepping_agrees_with_teacher_forcing(score, window):
-    model = build_luong_model(12, 9, 6, 4, score, window, D=1, max_src_len=7).eval()
+    model = build_luong_model(12, 9, 6, 4, score, window, w=1, max_src_len=7).eval()
     src, lengths, tgt_in = _toy_batch()
     with torch.no_grad():
         fast, w_fast = model(src, lengths, tgt_in)
@@ -221,7 +221,7 @@ def test_input_feeding_changes_the_input_and_carries_the_attentional_state():
 
 
 def test_state_can_be_reordered_for_beam_search_and_positions_are_traced():
-    model = build_luong_model(12, 9, 6, 4, "general", "local-p", D=1)
+    model = build_luong_model(12, 9, 6, 4, "general", "local-p", w=1)
     src, lengths, tgt_in = _toy_batch()
     enc_out, src_mask, state = model.encode(src, lengths)
     picked = select_state(state, torch.tensor([2, 0]))
@@ -238,7 +238,7 @@ def test_state_can_be_reordered_for_beam_search_and_positions_are_traced():
 
 def test_runs_on_the_inputs_device():
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = build_luong_model(12, 9, 6, 4, "concat", "local-p", D=1).to(device)
+    model = build_luong_model(12, 9, 6, 4, "concat", "local-p", w=1).to(device)
     src, lengths, tgt_in = _toy_batch()
     logits, weights = model(src.to(device), lengths.to(device), tgt_in.to(device))
     assert logits.device.type == device and weights.device.type == device
@@ -249,22 +249,22 @@ def test_local_window_explorer_data_and_figure():
     matplotlib.use("Agg")
     from utils.widgets import draw_local_window, local_window_weights
 
-    w = local_window_weights(center=7.5, D=3, S=20, gaussian=True)
+    w = local_window_weights(center=7.5, w=3, S=20, gaussian=True)
     outside = (torch.arange(20) - 7.5).abs() > 3
     assert torch.all(w["local"][outside] == 0) and torch.all(w["align"][~outside] > 0)
     assert torch.allclose(w["local"], w["align"] * w["gaussian"])
     assert torch.allclose(w["global"].sum(), torch.tensor(1.0, dtype=torch.float64))
     assert float(w["local"].sum()) < 1.0
-    plain = local_window_weights(center=7.5, D=3, S=20, gaussian=False)
+    plain = local_window_weights(center=7.5, w=3, S=20, gaussian=False)
     assert torch.allclose(plain["local"], plain["align"])
-    fig = draw_local_window(center=2.0, D=2, S=10)
+    fig = draw_local_window(center=2.0, w=2, S=10)
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="center"):
         local_window_weights(center=30, S=20)
 
 
 def test_local_p_windows_start_in_the_middle_of_each_source():
-    attention = LuongAttention(4, 4, "general", "local-p", D=2)
+    attention = LuongAttention(4, 4, "general", "local-p", w=2)
     assert torch.equal(attention.v_p.weight, torch.zeros_like(attention.v_p.weight))
     query = torch.randn(3, 4)
     p = predict_position(query, attention.W_p.weight.T, attention.v_p.weight[0], torch.tensor([9, 6, 1]))

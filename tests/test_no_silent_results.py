@@ -100,7 +100,7 @@ def test_nan_in_a_value_that_is_read_still_shows(dtype):
 
 def test_luong_local_attention_does_not_read_outside_its_window():
     g = _gen(1)
-    att = L.LuongAttention(4, 4, "dot", "local-m", D=1)
+    att = L.LuongAttention(4, 4, "dot", "local-m", w=1)
     enc = torch.randn(2, 6, 4, generator=g)
     enc[:, 5] = NAN  # outside the window [t - 1, t + 1] for t = 0..3
     out = att(torch.randn(2, 4, generator=g), enc, step=torch.tensor([0, 3]))
@@ -154,8 +154,8 @@ def test_local_attention_is_unchanged_on_finite_input(seed):
     B, T_q, S = 2, 3, 7
     scores, position = torch.randn(B, T_q, S, generator=g), torch.rand(B, T_q, generator=g) * (S + 2) - 1
     s = torch.arange(S, dtype=torch.float32)
-    inside = (s - position.unsqueeze(-1)).abs() <= 2  # the window [p_t - D, p_t + D], D = 2
-    gauss = torch.exp(-((s - position.unsqueeze(-1)) ** 2) / (2.0 * 1.0 ** 2))  # sigma = D / 2
+    inside = (s - position.unsqueeze(-1)).abs() <= 2  # the window [p_t - w, p_t + w], w = 2
+    gauss = torch.exp(-((s - position.unsqueeze(-1)) ** 2) / (2.0 * 1.0 ** 2))  # sigma = w / 2
     assert torch.equal(L.window_mask(position, S, 2), inside)
     assert torch.equal(L.gaussian_factor(position, S, 1.0), gauss)
     assert torch.equal(L.local_weights(scores, position, 2), A.masked_softmax(scores, inside) * gauss)

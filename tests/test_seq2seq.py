@@ -17,7 +17,6 @@ from utils.seq2seq import (
     length_experiment_config,
     length_mask,
     source_gradient_norms,
-    time_recurrence_vs_matmul,
 )
 from utils.training import evaluate_seq2seq, fit, seq2seq_step
 
@@ -311,22 +310,6 @@ def test_build_plain_model_is_seeded():
     logits, _ = a(src, torch.tensor([3]), torch.tensor([[1, 6, 5]]))
     assert logits.shape == (1, 3, len(vocab))
 
-
-# ---------------------------------------------------------------------------- timing
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_time_recurrence_vs_matmul_reports_positive_times_and_keeps_the_seed(cell):
-    torch.manual_seed(4)
-    expected = torch.rand(2)
-    torch.manual_seed(4)
-    result = time_recurrence_vs_matmul([2, 512], hidden_size=16, cell=cell, repeats=3)
-    assert torch.equal(torch.rand(2), expected)  # the caller's random numbers are untouched
-    assert result["lengths"] == [2, 512]
-    assert len(result["recurrence"]) == len(result["matmul"]) == 2
-    assert all(t > 0 for t in result["recurrence"] + result["matmul"])
-    # 512 dependent steps take longer than 2
-    assert result["recurrence"][1] > result["recurrence"][0]
-    with pytest.raises(ValueError, match="cell"):
-        time_recurrence_vs_matmul([4], cell="mlp")
 
 
 def test_experiment_optimizer_decays_the_learning_rate_to_zero():

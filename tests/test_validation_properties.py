@@ -127,16 +127,16 @@ def test_length_masks_count_the_lengths(lengths, max_len):
 
 @SETTINGS
 @given(st.integers(0, 2**16), st.floats(-5, 15), st.floats(0, 3), st.booleans(), DTYPES)
-def test_local_weights_are_finite_for_any_window(seed, center, D, gaussian, dtype):
+def test_local_weights_are_finite_for_any_window(seed, center, w, gaussian, dtype):
     g = torch.Generator().manual_seed(seed)
     scores = torch.randn(2, 3, 6, generator=g, dtype=dtype).requires_grad_()
     position = torch.full((2, 3), center, dtype=dtype)
     src_mask = length_mask(torch.tensor([6, 2]), 6)
     try:
-        w = local_weights(scores, position, D, src_mask, gaussian)
-    except ValueError as e:  # sigma = D/2 (almost) 0: a named error, not 0/0
-        assert gaussian and D < 1e-15 and ("D > 0" in str(e) or "too small" in str(e))
+        weights = local_weights(scores, position, w, src_mask, gaussian)
+    except ValueError as e:  # sigma = w/2 (almost) 0: a named error, not 0/0
+        assert gaussian and w < 1e-15 and ("w > 0" in str(e) or "too small" in str(e))
         return
-    assert torch.isfinite(w).all() and torch.all(w >= 0) and torch.all(w.sum(-1) <= 1 + 1e-6)
-    w.sum().backward()
+    assert torch.isfinite(weights).all() and torch.all(weights >= 0) and torch.all(weights.sum(-1) <= 1 + 1e-6)
+    weights.sum().backward()
     assert torch.isfinite(scores.grad).all()

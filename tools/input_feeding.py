@@ -4,7 +4,7 @@
 
 Chapter 5's own set-up (the dates task, formats and splits of its section 3; the general score;
 Adam at 0.01 with a cosine schedule; batches of 128): the global model stops once it gets 98% of the
-validation dates right (at most 400 steps), local-p (D = 4) trains for 160 steps. For each model
+validation dates right (at most 400 steps), local-p (w = 4) trains for 160 steps. For each model
 seed 0-4 the same model is built with and without input feeding (``build_luong_model(...,
 input_feeding=...)``), and its exact match on the 500 held-out test dates is printed. Chapter 5
 quotes the result (run on 2026-12-07, this repository's CPU):
@@ -47,7 +47,7 @@ def run(window: str, feeding: bool, seed: int, train, test, val) -> tuple[int, f
     max_src = max(len(s) for s, _ in train.pairs + test + val)
     steps = 400 if window == "global" else 160
     model = build_luong_model(len(sv), len(tv), emb_dim=16, hidden_size=32, score="general", window=window,
-                              D=2 if window == "global" else 4, max_src_len=max_src, input_feeding=feeding, seed=seed)
+                              w=2 if window == "global" else 4, max_src_len=max_src, input_feeding=feeding, seed=seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     validate = (lambda m: {"exact_match": evaluate_seq2seq(m, val, sv, tv).exact_match}) if window == "global" else None

@@ -22,8 +22,11 @@ Scoring functions, with the papers that introduced them:
 * scaled dot ``qᵀk / √d_k`` — Vaswani et al. (2017);
 * additive ``vᵀ tanh(W_q q + W_k k)`` — Bahdanau, Cho and Bengio (2015), whose alignment model is
   ``a(s_{i-1}, h_j) = v_aᵀ tanh(W_a s_{i-1} + U_a h_j)``; Luong's *concat* score
-  ``v_aᵀ tanh(W_a [h_t; h̄_s])`` is the same function with ``W_a`` split in two. The inner
-  ``tanh(W_k k + W_q q)`` is the *attention unit* of Xu et al. (2015), ``m_i = tanh(W_y y_i + W_c c)``.
+  ``v_aᵀ tanh(W_a [h_t; h̄_s])`` is the same function with ``W_a`` split in two. Xu et al. (2015)
+  score image region ``a_i`` against the decoder state ``h_{t-1}`` with a multilayer perceptron,
+  ``e_{t,i} = f_att(a_i, h_{t-1})``; chapter 3 gives it one tanh layer, the *attention unit*
+  ``m_i = tanh(W_a h_{t-1} + U_a a_i)`` with ``e_{t,i} = v_aᵀ m_i``: the additive score, with the
+  state as the query and the regions as keys.
 """
 
 from __future__ import annotations

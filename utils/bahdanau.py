@@ -39,6 +39,8 @@ class AdditiveAttention(nn.Module):
 
     Reuses :class:`utils.attention.AdditiveScore` (``W_q`` is the paper's ``W_a``, ``W_k`` its
     ``U_a``, ``v`` its ``v_a``) and :func:`utils.attention.attend` (masked softmax, weighted sum).
+    ``score.W_q.weight`` is ``(d_a, H)``, the paper's ``W_a`` itself; chapter 4's exercise 1 takes
+    its transpose ``(H, d_a)``, so that ``s_prev @ W_a`` computes ``W_a s_{t-1}`` row by row.
 
     Args:
         query_size: the decoder state size ``H``.

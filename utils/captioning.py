@@ -1,8 +1,9 @@
 """Captioning in miniature: a CNN region encoder and a recurrent decoder that attends (chapter 3).
 
-After Xu et al. (2015). The encoder turns an image into a grid of region vectors
-``y_1 … y_L``; at each step ``t`` the decoder scores the regions against its state
-``h_{t-1}`` (soft or hard attention, :mod:`utils.glimpse`), takes a glimpse ``z_t``, updates its
+After Xu et al. (2015), in their symbols. The encoder turns an image into a grid of region
+vectors ``a_1 … a_L``; at each step ``t`` the decoder scores the regions against its state
+``h_{t-1}``, the query (soft or hard attention, :mod:`utils.glimpse`), turns the scores into
+weights ``α_{t,i}``, takes a glimpse ``z_t`` (their context vector ``ẑ_t``), updates its
 GRU state from ``z_t`` and the previous word, and emits the next word::
 
     images   (B, 1, H, W)  ->  features (B, L, D),  L = rows · cols
@@ -10,8 +11,9 @@ GRU state from ``z_t`` and the previous word, and emits the next word::
     logits   (B, T, V),  weights (B, T, L)
 
 :func:`caption_step` is the ``step_fn`` for :func:`utils.training.fit`: cross-entropy for soft
-attention; for hard attention it adds the REINFORCE loss, with the log-likelihood of the right
-word as the reward, a moving-average baseline and an entropy bonus (Xu et al. 2015, §4.1).
+attention; for hard attention it adds the REINFORCE loss (Xu et al. 2015, §4.1) with a
+moving-average baseline and an entropy bonus. Its reward is the log-likelihood of the right word
+at each step, a per-step variant of the paper's whole-caption log-likelihood (chapter 3, section 8).
 """
 
 from __future__ import annotations
@@ -90,10 +92,10 @@ class CaptionOutput(NamedTuple):
 
     tokens: torch.Tensor  # (B, T) the argmax word at each step
     logits: torch.Tensor  # (B, T, V)
-    weights: torch.Tensor  # (B, T, L) attention at each step
-    index: torch.Tensor | None = None  # (B, T) the region looked at (hard)
-    log_prob: torch.Tensor | None = None  # (B, T) log s of that region (hard)
-    entropy: torch.Tensor | None = None  # (B, T) H(s) (hard)
+    weights: torch.Tensor  # (B, T, L) α_{t,i}, the attention at each step
+    index: torch.Tensor | None = None  # (B, T) the region looked at, Xu et al.'s s_t (hard)
+    log_prob: torch.Tensor | None = None  # (B, T) log α_{t,i} of that region (hard)
+    entropy: torch.Tensor | None = None  # (B, T) H(α_t) (hard)
 
 
 class GlimpseCaptioner(nn.Module):

@@ -1,16 +1,17 @@
 """Soft and hard attention over image regions, and REINFORCE for the hard kind (chapter 3).
 
-After Xu et al. (2015), "Show, Attend and Tell". An image is a set of region vectors
-``y_1 … y_L`` (``features (B, L, D)``, from a CNN); a decoder with context ``c`` (its state,
-``query (B, H)``) scores every region, turns the scores into probabilities ``α_i`` with a softmax,
-and takes a *glimpse* ``z`` of the image:
+After Xu et al. (2015), "Show, Attend and Tell", in their symbols. An image is a set of region
+(annotation) vectors ``a_1 … a_L`` (``features (B, L, D)``, from a CNN). At step ``t`` the
+decoder's state ``h_{t-1}`` is the query (``query (B, H)``): every region is scored against it, a
+softmax turns the scores into weights ``α_{t,i}`` (``weights (B, L)``; ``α_i`` within one step),
+and the weights make a *glimpse* ``z_t`` of the image (Xu et al.'s context vector ``ẑ_t``):
 
 * **soft** (deterministic): ``z = Σ_i α_i a_i``, the expected region. Differentiable, trained by
   backpropagation. :func:`soft_glimpse`, :class:`SoftAttention`.
-* **hard** (stochastic): sample one region ``i ~ Categorical(α)`` and use ``z = a_i``. The sample
-  has no gradient, so the scores are trained with the score-function estimator (REINFORCE,
-  Williams 1992): :func:`hard_glimpse`, :class:`HardAttention`, :func:`reinforce_loss`,
-  :class:`MovingAverageBaseline`.
+* **hard** (stochastic): sample one region ``i ~ Categorical(α)`` (Xu et al. call the sampled
+  location ``s_t``) and use ``z = a_i``. The sample has no gradient, so the scores are trained with
+  the score-function estimator (REINFORCE, Williams 1992): :func:`hard_glimpse`,
+  :class:`HardAttention`, :func:`reinforce_loss`, :class:`MovingAverageBaseline`.
 
 Scores reuse :mod:`utils.attention`: the *attention unit* ``m_i = tanh(W_a h_{t-1} + U_a a_i)`` with
 ``e_i = v_aᵀ m_i`` is :class:`~utils.attention.AdditiveScore` (``W_k = U_a``, ``W_q = W_a``), and the
@@ -64,12 +65,12 @@ def hard_glimpse(
     mode: str = "sample",
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One region per image: sampled ``i ~ Categorical(s)`` (``mode="sample"``) or the most
+    """One region per image: sampled ``i ~ Categorical(α)`` (``mode="sample"``) or the most
     probable one (``mode="argmax"``, for evaluation), and its vector ``z = a_i``.
 
     Args:
-        features: ``(B, L, D)``.
-        weights: ``(B, L)`` probabilities.
+        features: ``(B, L, D)`` region vectors ``a_i``.
+        weights: ``(B, L)`` probabilities ``α_i``.
         mode: ``"sample"`` or ``"argmax"``.
         generator: an optional ``torch.Generator`` for the sample (default: the global one).
 
@@ -90,15 +91,15 @@ def hard_glimpse(
 class Glimpse(NamedTuple):
     """What an attention step returns. The last three are None for soft attention."""
 
-    glimpse: torch.Tensor  # (B, D) z
-    weights: torch.Tensor  # (B, L) s, the attention probabilities
-    index: torch.Tensor | None = None  # (B,) the region looked at
+    glimpse: torch.Tensor  # (B, D) z, the glimpse
+    weights: torch.Tensor  # (B, L) α, the attention probabilities
+    index: torch.Tensor | None = None  # (B,) i, the region looked at (Xu et al.'s location s_t)
     log_prob: torch.Tensor | None = None  # (B,) log α_index, for REINFORCE
     entropy: torch.Tensor | None = None  # (B,) H(α) = -Σ α_i log α_i, for the entropy bonus
 
 
 class _RegionAttention(nn.Module):
-    """Scores ``e_i`` of every region against the decoder context: additive or dot."""
+    """Scores ``e_i`` of every region ``a_i`` against the query ``h_{t-1}``: additive or dot."""
 
     def __init__(self, query_size: int, feature_size: int, score: str = "additive",
                  hidden_size: int = 64) -> None:
@@ -120,7 +121,7 @@ class _RegionAttention(nn.Module):
 
     def scores(self, query: torch.Tensor, features: torch.Tensor,
                projected: torch.Tensor | None = None) -> torch.Tensor:
-        """``e_i``: ``query (B, H)``, ``features (B, L, D)`` -> ``(B, L)``."""
+        """``e_i``: ``query (B, H)``, the state ``h_{t-1}``; ``features (B, L, D)`` -> ``(B, L)``."""
         q = query.unsqueeze(1)  # (B, H) -> (B, 1, H): one query per image
         if self.score is None:
             return dot_score(q, features).squeeze(1)  # (B, 1, L) -> (B, L)
@@ -176,7 +177,7 @@ class HardAttention(_RegionAttention):
     def forward(self, query: torch.Tensor, features: torch.Tensor,
                 projected: torch.Tensor | None = None, mode: str | None = None,
                 generator: torch.Generator | None = None) -> Glimpse:
-        """Like :class:`SoftAttention`, plus the region chosen, its log-probability and H(s)."""
+        """Like :class:`SoftAttention`, plus the region chosen, its log-probability and H(α)."""
         mode = mode or self.mode
         log_weights = torch.log_softmax(self.scores(query, features, projected), dim=-1)  # (B, L)
         weights = log_weights.exp()
@@ -200,10 +201,12 @@ def reinforce_loss(
 ) -> torch.Tensor:
     """The surrogate loss whose gradient is the REINFORCE estimate (Williams 1992).
 
-    ``loss = -mean[(r - b) · log π(i)] - λ_e · mean[H(s)]``, with the reward ``r`` and the
-    baseline ``b`` treated as constants. Its gradient, ``-(r - b) ∇log π(i)``, is on average
-    ``-∇ E_i[r]`` for any ``b`` that does not depend on the sampled ``i``; a ``b`` close to
-    ``E[r]`` makes it far less noisy. The entropy bonus keeps the policy exploring.
+    ``loss = -mean[(r - b) · log π(i)] - λ_e · mean[H(π)]``, with the reward ``r`` and the
+    baseline ``b`` treated as constants (for hard attention ``π(i) = α_i``). Its gradient,
+    ``-(r - b) ∇log π(i)``, is on average ``-∇ E_i[r]`` for any ``b`` that does not depend on
+    the sampled ``i``. A ``b`` close to ``E[r]`` removes the noise that comes from the rewards'
+    common level: much of it when the rewards are all alike, little once they differ (chapter 3,
+    section 11). The entropy bonus keeps the policy exploring.
 
     Args:
         log_prob: ``log π(i)`` of the sampled actions, any shape (e.g. ``(B, T)``).

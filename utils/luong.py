@@ -14,9 +14,11 @@ Scores (:data:`SCORES`): ``dot`` ``h_tᵀ h̄_s``; ``general`` ``h_tᵀ W_a h̄_
 in two); ``location`` ``a_t = softmax(W_a h_t)``, which never looks at the source at all.
 
 Windows (:data:`WINDOWS`): ``global`` attends to every source position; ``local-m`` only to
-``[p_t − D, p_t + D]`` with ``p_t = t`` (monotonic); ``local-p`` predicts
+``[p_t − w, p_t + w]`` with ``p_t = t`` (monotonic); ``local-p`` predicts
 ``p_t = S · sigmoid(v_pᵀ tanh(W_p h_t))`` (``S`` the source length) and multiplies the weights
-inside the window by ``exp(−(s − p_t)² / (2σ²))`` with ``σ = D/2``, *without* renormalising.
+inside the window by ``exp(−(s − p_t)² / (2σ²))`` with ``σ = w/2``, *without* renormalising.
+Luong et al. call the half-width ``D``; the course writes ``w``, because ``D`` is the annotation
+size here (``enc_out (B, S, D)``), as in chapter 4.
 Positions are counted from 0 (``s = 0 … S−1``, decoder steps ``t = 0, 1, …``).
 """
 
@@ -62,32 +64,32 @@ def _require_finite_position(name: str, position: torch.Tensor) -> None:
                                        f"finite position (a NaN p_t usually comes from NaN in the decoder state h_t)")
 
 
-def window_mask(position: torch.Tensor, S: int, D: float) -> torch.Tensor:
-    """True where source position ``s`` lies in the window ``[p_t − D, p_t + D]``.
+def window_mask(position: torch.Tensor, S: int, w: float) -> torch.Tensor:
+    """True where source position ``s`` lies in the window ``[p_t − w, p_t + w]``.
 
     Args:
         position: ``p_t``, any shape ``(...)`` (e.g. ``(B, T)``), real or integer.
         S: the number of source positions.
-        D: the window's half-width.
+        w: the window's half-width.
 
     Returns:
         ``(..., S)`` bool.
 
     Raises:
-        TypeError: ``position`` not a tensor; ``S`` not an int; ``D`` not a number.
-        ValueError: ``S`` negative; ``D`` negative or not finite; ``position`` holds NaN or ±inf.
+        TypeError: ``position`` not a tensor; ``S`` not an int; ``w`` not a number.
+        ValueError: ``S`` negative; ``w`` negative or not finite; ``position`` holds NaN or ±inf.
     """
     require_tensor("position", position)
     require_int("S", S, minimum=0)
-    require_number("D", D, low=0.0)
+    require_number("w", w, low=0.0)
     _require_finite_position("position", position)
-    return _window_mask(position, S, D)
+    return _window_mask(position, S, w)
 
 
-def _window_mask(position: torch.Tensor, S: int, D: float) -> torch.Tensor:
+def _window_mask(position: torch.Tensor, S: int, w: float) -> torch.Tensor:
     s = torch.arange(S, device=position.device, dtype=torch.float32)  # (S,)
     distance = (s - position.unsqueeze(-1).float()).abs()  # (..., 1) against (S,) -> (..., S)
-    return distance <= D
+    return distance <= w
 
 
 def gaussian_factor(position: torch.Tensor, S: int, sigma: float) -> torch.Tensor:
@@ -113,19 +115,19 @@ def _gaussian_factor(position: torch.Tensor, S: int, sigma: float) -> torch.Tens
     return torch.exp(-((s - position.unsqueeze(-1)) ** 2) / (2.0 * sigma ** 2))
 
 
-def local_weights(scores: torch.Tensor, position: torch.Tensor, D: float,
+def local_weights(scores: torch.Tensor, position: torch.Tensor, w: float,
                   src_mask: torch.Tensor | None = None, gaussian: bool = True) -> torch.Tensor:
     """Local attention weights from scores ``(B, T, S)`` and window centres ``p_t (B, T)``.
 
     ``align = softmax`` over the source positions that are real (``src_mask``, ``(B, S)``) and
-    inside ``[p_t − D, p_t + D]``; with ``gaussian``, multiplied by ``exp(−(s − p_t)² / (2σ²))``,
-    ``σ = D/2``, and **not** renormalised (Luong et al. 2015). A window that holds no real
+    inside ``[p_t − w, p_t + w]``; with ``gaussian``, multiplied by ``exp(−(s − p_t)² / (2σ²))``,
+    ``σ = w/2``, and **not** renormalised (Luong et al. 2015). A window that holds no real
     position gives zero weights.
 
     Raises:
         TypeError: ``scores`` not a floating-point tensor; ``src_mask`` not bool.
         ValueError: ``position`` not ``scores.shape[:-1]``, or holding NaN or ±inf (a window
-            centre must be a finite position); ``src_mask`` not ``(B, S)``; ``D`` negative, or 0
+            centre must be a finite position); ``src_mask`` not ``(B, S)``; ``w`` negative, or 0
             with ``gaussian``; NaN or ``+inf`` in the scores inside the window.
     """
     require_tensor("scores", scores, min_dim=2, shape="(B, T, S)")
@@ -135,21 +137,21 @@ def local_weights(scores: torch.Tensor, position: torch.Tensor, D: float,
     if position.shape != scores.shape[:-1]:
         raise ValueError(f"position must have shape {tuple(scores.shape[:-1])} (one p_t per query), "
                          f"got {tuple(position.shape)}")
-    if gaussian and not D > 0:
-        raise ValueError(f"gaussian=True needs D > 0 (the Gaussian's sigma is D/2), got D={D}")
-    if gaussian and D / 2.0 == 0.0:
-        raise ValueError(f"D={D} is too small for gaussian=True: sigma = D/2 underflows to 0")
+    if gaussian and not w > 0:
+        raise ValueError(f"gaussian=True needs w > 0 (the Gaussian's sigma is w/2), got w={w}")
+    if gaussian and w / 2.0 == 0.0:
+        raise ValueError(f"w={w} is too small for gaussian=True: sigma = w/2 underflows to 0")
     require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
     if src_mask is not None and (src_mask.dim() != 2 or src_mask.shape != (scores.shape[0], S)):
         raise ValueError(f"src_mask must be (B, S) = {(scores.shape[0], S)}, got shape {tuple(src_mask.shape)}")
-    require_number("D", D, low=0.0)
+    require_number("w", w, low=0.0)
     _require_finite_position("position", position)
-    allowed = _window_mask(position, S, D)  # (B, T, S)
+    allowed = _window_mask(position, S, w)  # (B, T, S)
     if src_mask is not None:
         allowed = allowed & src_mask.unsqueeze(-2)  # (B, S) -> (B, 1, S)
     weights = masked_softmax(scores, allowed)
     if gaussian:
-        weights = weights * _gaussian_factor(position.to(scores.dtype), S, D / 2.0)
+        weights = weights * _gaussian_factor(position.to(scores.dtype), S, w / 2.0)
     return weights
 
 
@@ -186,26 +188,26 @@ def predict_position(hidden: torch.Tensor, W_p: torch.Tensor, v_p: torch.Tensor,
 
 
 def windowed_dot_attention(query: torch.Tensor, enc_out: torch.Tensor, center: torch.Tensor,
-                           D: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Local attention that *only touches* the ``2D + 1`` annotations of the window (dot score).
+                           w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Local attention that *only touches* the ``2w + 1`` annotations of the window (dot score).
 
     The masked version (:func:`local_weights`) scores every position and then zeroes most of
     them, which saves nothing; this one gathers the window first, so its work per step is
-    ``O(D · d)`` instead of ``O(S · d)``. Positions beyond the source's ends are masked.
+    ``O(w · d)`` instead of ``O(S · d)``. Positions beyond the source's ends are masked.
 
     Args:
         query: ``h_t (B, d)``.
         enc_out: ``(B, S, d)``.
         center: integer window centres ``(B,)`` (float centres are truncated to integers).
-        D: half-width.
+        w: half-width.
 
     Returns:
-        ``(context (B, d), weights (B, 2D+1), positions (B, 2D+1))``; ``positions`` are the
+        ``(context (B, d), weights (B, 2w+1), positions (B, 2w+1))``; ``positions`` are the
         source indices of the window (out-of-range ones clamped, with weight 0).
 
     Raises:
-        TypeError: ``query``/``enc_out`` not floating-point tensors of one dtype; ``D`` not an int.
-        ValueError: shapes that do not fit; ``S = 0``; ``D`` negative; ``center`` not ``(B,)``, or
+        TypeError: ``query``/``enc_out`` not floating-point tensors of one dtype; ``w`` not an int.
+        ValueError: shapes that do not fit; ``S = 0``; ``w`` negative; ``center`` not ``(B,)``, or
             a float ``center`` holding NaN or ±inf (which has no integer value).
     """
     require_tensor("query", query, dim=2, shape="(B, d)")
@@ -213,7 +215,7 @@ def windowed_dot_attention(query: torch.Tensor, enc_out: torch.Tensor, center: t
     require_tensor("center", center, dim=1, shape="(B,)")
     require_float("query", query)
     require_same_dtype(("query", query), ("enc_out", enc_out))
-    require_int("D", D, minimum=0)
+    require_int("w", w, minimum=0)
     if enc_out.shape[0] != query.shape[0] or enc_out.shape[2] != query.shape[1] or center.shape[0] != query.shape[0]:
         raise ValueError(f"query {tuple(query.shape)}, enc_out {tuple(enc_out.shape)} and center "
                          f"{tuple(center.shape)} must share B and d")
@@ -221,7 +223,7 @@ def windowed_dot_attention(query: torch.Tensor, enc_out: torch.Tensor, center: t
         raise ValueError("enc_out has no source positions (S = 0)")
     _require_finite_position("center", center)
     B, S, d = enc_out.shape
-    offsets = torch.arange(-D, D + 1, device=enc_out.device)  # (W,)
+    offsets = torch.arange(-w, w + 1, device=enc_out.device)  # (W,), W = 2w + 1 window positions
     positions = center.long().unsqueeze(1) + offsets  # (B, W)
     inside = (positions >= 0) & (positions < S)
     positions = positions.clamp(0, S - 1)
@@ -249,22 +251,22 @@ class LuongAttention(nn.Module):
         key_size: ``D``, the annotation size (must equal ``H`` for the dot score).
         score: one of :data:`SCORES`.
         window: one of :data:`WINDOWS`.
-        D: the local window's half-width (ignored for ``global``).
+        w: the local window's half-width (ignored for ``global``).
         max_src_len: the longest source, needed by the ``location`` score (``W_a`` has one row
             per source position).
         attention_size: ``d_a`` for ``concat`` and ``d_p`` for local-p (default ``H``).
         gaussian: multiply by the Gaussian (default: yes for local-p, no otherwise).
 
     Raises:
-        TypeError: sizes that are not ints, ``D`` not a number.
-        ValueError: an unknown ``score`` or ``window``; sizes below 1; ``D`` negative (or 0 with
+        TypeError: sizes that are not ints, ``w`` not a number.
+        ValueError: an unknown ``score`` or ``window``; sizes below 1; ``w`` negative (or 0 with
             a Gaussian window); the dot
             score with ``query_size != key_size``; the location score without ``max_src_len``.
             ``forward`` raises for inputs of the wrong shape, dtype or mask type.
     """
 
     def __init__(self, query_size: int, key_size: int, score: str = "general",
-                 window: str = "global", D: float = 2, max_src_len: int | None = None,
+                 window: str = "global", w: float = 2, max_src_len: int | None = None,
                  attention_size: int | None = None, gaussian: bool | None = None) -> None:
         super().__init__()
         if score not in SCORES:
@@ -277,14 +279,14 @@ class LuongAttention(nn.Module):
             raise ValueError("the location score needs max_src_len (one row of W_a per source position)")
         require_int("query_size", query_size, minimum=1)
         require_int("key_size", key_size, minimum=1)
-        require_number("D", D, low=0.0)
+        require_number("w", w, low=0.0)
         if max_src_len is not None:
             require_int("max_src_len", max_src_len, minimum=1)
         self.query_size, self.key_size, self.score_name, self.window = query_size, key_size, score, window
-        self.D = D
+        self.w = w
         self.gaussian = (window == "local-p") if gaussian is None else gaussian
-        if self.gaussian and window != "global" and not D > 0:
-            raise ValueError(f"a Gaussian window needs D > 0 (sigma = D/2), got D={D}")
+        if self.gaussian and window != "global" and not w > 0:
+            raise ValueError(f"a Gaussian window needs w > 0 (sigma = w/2), got w={w}")
         d_a = attention_size or query_size
         if score == "general":
             self.general = GeneralScore(query_size, key_size)  # W_a
@@ -376,7 +378,7 @@ class LuongAttention(nn.Module):
         if p is None:
             weights = masked_softmax(scores, None if src_mask is None else src_mask.unsqueeze(1))
         else:
-            weights = local_weights(scores, p, self.D, src_mask, self.gaussian)
+            weights = local_weights(scores, p, self.w, src_mask, self.gaussian)
         context = attention_pool(weights, enc_out)  # (B, T, S) @ (B, S, D) -> (B, T, D)
         if one_step:
             return LuongAttentionOutput(context.squeeze(1), weights.squeeze(1),
@@ -405,7 +407,7 @@ class LuongDecoder(nn.Module):
         emb_dim: target embedding size ``E``.
         hidden_size: decoder state size ``H``.
         annotation_size: ``D``, the size of the annotations (``Encoder.output_size``).
-        score, window, D, max_src_len, attention_size: see :class:`LuongAttention`.
+        score, window, w, max_src_len, attention_size: see :class:`LuongAttention`.
         input_feeding: concatenate ``h̃_{t-1}`` to the input ``E y_{t-1}``.
         pad_id: target padding id.
 
@@ -414,7 +416,7 @@ class LuongDecoder(nn.Module):
     """
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden_size: int, annotation_size: int,
-                 score: str = "general", window: str = "global", D: float = 2,
+                 score: str = "general", window: str = "global", w: float = 2,
                  max_src_len: int | None = None, attention_size: int | None = None,
                  input_feeding: bool = True, pad_id: int = 0) -> None:
         super().__init__()
@@ -422,7 +424,7 @@ class LuongDecoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
         self.bridge = nn.Linear(annotation_size, hidden_size)  # W_b: enc_final -> h_0
         self.cell = nn.GRUCell(emb_dim + (hidden_size if input_feeding else 0), hidden_size)
-        self.attention = LuongAttention(hidden_size, annotation_size, score, window, D,
+        self.attention = LuongAttention(hidden_size, annotation_size, score, window, w,
                                         max_src_len, attention_size)
         self.combine = nn.Linear(annotation_size + hidden_size, hidden_size, bias=False)  # W_c
         self.out = nn.Linear(hidden_size, vocab_size)  # W_s
@@ -493,7 +495,7 @@ class LuongDecoder(nn.Module):
 
 
 def build_luong_model(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_size: int,
-                      score: str = "general", window: str = "global", D: float = 2,
+                      score: str = "general", window: str = "global", w: float = 2,
                       max_src_len: int | None = None, input_feeding: bool = True, seed: int = 0,
                       sos_id: int = 1, eos_id: int = 2, pad_id: int = 0):
     """A bidirectional GRU encoder (``hidden_size`` per direction, annotations ``2·hidden_size``)
@@ -505,7 +507,7 @@ def build_luong_model(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hi
     torch.manual_seed(model_seed(seed))
     encoder = Encoder(src_vocab_size, emb_dim, hidden_size, cell="gru", bidirectional=True, pad_id=pad_id)
     decoder = LuongDecoder(tgt_vocab_size, emb_dim, encoder.output_size, encoder.output_size, score,
-                           window, D, max_src_len, input_feeding=input_feeding, pad_id=pad_id)
+                           window, w, max_src_len, input_feeding=input_feeding, pad_id=pad_id)
     return Seq2Seq(encoder, decoder, sos_id, eos_id, pad_id)
 
 

@@ -235,7 +235,7 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
         _q("Predict from section 8: three soft and three hard captioners are trained from scratch. "
            "After 100 steps, how do their exact matches on the held-out canvases compare?",
            ("Every soft model is well ahead of every hard model; the hard ones catch up later.", True,
-            "Right: measured in section 8: 75% to 90% for soft, 2% to 5% for hard in the stored run, "
+            "Right: measured in section 8: 78% to 94% for soft, 3% to 4% for hard in the stored run, "
             "and the notebook asserts a gap of over 10 points between the worst soft model and the best "
             "hard one. Soft attention gets a gradient for every weight from the first step."),
            ("Every hard model is ahead: one whole, undiluted region is easier to read than a "
@@ -249,7 +249,7 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
         _q("Predict from section 11: by how much does the baseline cut the variance of the hard "
            "model's REINFORCE gradient, untrained, after 150 steps, and fully trained?",
            ("Hugely when untrained, far less after 150 steps, and hardly at all once trained.", True,
-            "Right: measured in section 11: 186, 1.4 and 1.1 times less in the stored run; the notebook "
+            "Right: measured in section 11: 186, 1.6 and 1.2 times less in the stored run; the notebook "
             "asserts over 50 times untrained, then a smaller gain, then between 0.8 and 1.5. Untrained, "
             "all rewards are alike and \\(b\\) removes almost all the noise."),
            ("A little at first, then more and more as training goes on, most of all once trained.", False,
@@ -261,9 +261,9 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
             "before training, less after 150 steps, almost none once every reward is close to zero.")),
         _q("Each trained model captions the same 1,000 held-out canvases twice, hard attention in "
            "sample mode. What changes between the two runs?",
-           ("Only the hard model's glimpses, on a few canvases, and with them some captions.", True,
-            "Right: measured in section 9: the sampled glimpses differed on 56 of 1,000 canvases, the "
-            "captions on 52. The soft model's weights and captions were identical to the last bit."),
+           ("Only the hard model's glimpses, on some canvases, and with them some captions.", True,
+            "Right: measured in section 9: the sampled glimpses differed on 118 of 1,000 canvases, the "
+            "captions on 102. The soft model's weights and captions were identical to the last bit."),
            ("Nothing for either model: once trained, both always look at the same region.", False,
             "The trained hard model is nearly certain, with a largest \\(\\alpha_i\\) above 0.95 on "
             "average, but sampling still picks another region now and then, and another word may "
@@ -301,7 +301,7 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
         _q("Why can \\(U_a h_j\\) be computed once per sentence rather than at every decoder step?",
            ("It involves only the source, never the decoder state \\(s_{t-1}\\).", True,
             "Right: only \\(W_a s_{t-1}\\) changes from step to step, so the projected keys are reused. "
-            "For the dates of section 4, that is 9 times fewer multiply-adds."),
+            "For the dates of section 4, the projections need 9.2 times fewer multiply-adds."),
            ("Because \\(U_a\\) is frozen during training, unlike \\(W_a\\) and \\(v_a\\).", False,
             "\\(U_a\\) is trained like every other weight; it is simply the same at every step of one "
             "sentence."),
@@ -346,10 +346,10 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
         _q("What does local-p predict at each step \\(t\\)?",
            ("The centre \\(p_t\\) of its window, a real number from 0 to \\(S\\).", True,
             "Right: \\(p_t = S \\cdot \\mathrm{sigmoid}(v_p^\\top \\tanh(W_p h_t))\\), not rounded. "
-            "Attention is confined to \\([p_t - D, p_t + D]\\) and weighted by a Gaussian with "
-            "\\(\\sigma = D/2\\)."),
-           ("The half-width \\(D\\) of its window, larger where the step is unsure.", False,
-            "\\(D\\) is fixed by hand (the chapter uses 4 on dates and 2 on reversal); only the centre "
+            "Attention is confined to \\([p_t - w, p_t + w]\\) and weighted by a Gaussian with "
+            "\\(\\sigma = w/2\\)."),
+           ("The half-width \\(w\\) of its window, larger where the step is unsure.", False,
+            "\\(w\\) is fixed by hand (the chapter uses 4 on dates and 2 on reversal); only the centre "
             "is predicted."),
            ("The source position to copy, as a whole number from 0 to \\(S - 1\\).", False,
             "\\(p_t\\) is real-valued and only centres a window: inside it, the content scores still "
@@ -358,8 +358,9 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
            ("Giving step \\(t\\) the attentional state \\(\\tilde h_{t-1}\\) next to the embedding "
             "of \\(y_{t-1}\\).", True,
             "Right: \\(h_t = \\mathrm{GRU}(h_{t-1}, [E\\,y_{t-1}; \\tilde h_{t-1}])\\), so each step "
-            "knows where the previous steps looked. The price: step \\(t\\) waits for the attention of "
-            "step \\(t-1\\)."),
+            "receives what the previous step attended to directly, not only through the tokens written so far. "
+            "The price: step \\(t\\)'s recurrent update waits for step \\(t-1\\)'s attention, so the GRU can "
+            "no longer run over all steps in one call."),
            ("Giving every decoder step the whole source sentence again, as part of its input.", False,
             "The source reaches Luong's decoder only through attention (and the bridge to its first "
             "state); input feeding passes on the decoder's own \\(\\tilde h_{t-1}\\)."),
@@ -386,7 +387,7 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
             "off on average in the stored run. It reads \\(S\\) through the factor \\(S\\) in \\(p_t\\)."),
            ("Forwards, about one position per step, much like local-m's \\(p_t = t\\).", False,
             "That is local-m's prior, and it fails here: almost five positions off on average, and at "
-            "most 11% of the strings exactly right."),
+            "11% of the strings exactly right in the stored run (at most 14% over eleven seeds)."),
            ("Hardly at all: it stays near \\(S/2\\), where \\(v_p = 0\\) put it at the start.", False,
             "It starts there, but \\(v_p\\) learns from the loss like every other parameter; a centre "
             "stuck in the middle would miss most symbols of the string.")),
@@ -403,9 +404,10 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
             "That is the mask the wrong way round: each position would see the future it must not know "
             "about.")),
         _q("Why does a Transformer add positional encodings to its inputs?",
-           ("Self-attention is permutation-equivariant: on its own it cannot see order.", True,
+           ("Self-attention without a causal mask is permutation-equivariant: on its own it cannot see order.", True,
             "Right: shuffle the inputs and the outputs are shuffled the same way. Section 4 shows it: "
-            "\"dog bites man\" and \"man bites dog\" give \"dog\" the same output."),
+            "\"dog bites man\" and \"man bites dog\" give \"dog\" the same output. A causal mask breaks "
+            "the symmetry and leaks some order; an encoder has no such mask."),
            ("To mark the padding positions, so that no query ever attends to them.", False,
             "That is the padding mask's job. A positional encoding is added to every position, real or "
             "padded, and hides nothing."),
@@ -429,7 +431,7 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
            "encodings. What share of the held-out sequences does it sort exactly right?",
            ("Almost none, under 5%: it cannot tell its positions apart.", True,
             "Right: 0.0% in the stored run. Without positions, output \\(t\\) depends only on the "
-            "symbol at \\(t\\) and on the set of all symbols, yet it must be the \\(t\\)-th smallest."),
+            "symbol at \\(t\\) and on the multiset of its symbols (which ones, how often), yet it must be the \\(t\\)-th smallest."),
            ("98% or more, as with positions: each position sees every symbol.", False,
             "Seeing every symbol is not enough: sorting needs order, which self-attention alone cannot "
             "see. Only with sinusoidal or learned positions does it sort 98% or more."),
@@ -439,7 +441,7 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
         _q("Predict from section 5: in the trained two-layer sorter, how do the attention rows of "
            "layer 1 and layer 2 compare?",
            ("Layer 2's are sharper, and its top key more often holds the answer.", True,
-            "Right: in the stored run, 1.95 nats and 38% in layer 1, 1.21 nats and 82% in layer 2. The "
+            "Right: in the stored run, 1.95 nats and 39% in layer 1, 1.20 nats and 84% in layer 2. The "
             "first layer takes stock of the sequence, the second fetches the symbol to output."),
            ("Layer 1's are sharper: it fetches the answer, and layer 2 spreads it.", False,
             "The other way round: layer 1's rows are close to uniform (about \\(e^{1.95} \\approx 7\\) "

@@ -4,8 +4,10 @@ and a BiLSTM classifier with a self-attention layer and self-attentive pooling.
 * :class:`TransformerTagger`: ``tokens (B, T)`` -> embedding + positions -> encoder -> a label
   per position ``(B, T, C)``. With no decoder, every output position is computed at once from
   the whole input, which suits tasks such as sorting, where each output needs every input.
-* :class:`SelfAttentivePooling`: Lin et al. (2017), ``A = softmax(W_2 tanh(W_1 Hᵀ))``, ``M = A H``:
-  a learned summary of the sequence, with one weight per token (and per *hop*, ``r`` in the paper).
+* :class:`SelfAttentivePooling`: Lin et al. (2017), ``A = softmax(W_2 tanh(W_1 Gᵀ))``, ``M = A G``
+  with ``G`` the matrix of token states (Lin et al. write ``H`` for it; in this course ``H`` is an
+  RNN's hidden size): a learned summary of the sequence, with one weight per token (and per *hop*,
+  ``r`` in the paper).
 * :class:`BiLSTMSelfAttentionClassifier`: embedding -> bidirectional LSTM -> multi-head
   self-attention (residual + layer norm) -> self-attentive pooling -> linear.
 """
@@ -55,7 +57,7 @@ class TransformerTagger(nn.Module):
 
     def forward(self, tokens: torch.Tensor, need_weights: bool = False
                 ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        """``tokens (B, T)`` -> ``(logits (B, T, C), [weights (B, H, T, T)] per layer or None)``."""
+        """``tokens (B, T)`` -> ``(logits (B, T, C), [weights (B, h, T, T)] per layer or None)``, h heads."""
         keep = tokens != self.pad_id  # (B, T), True = a real token
         x = self.positions(self.embedding(tokens))  # (B, T, d_model)
         x, weights = self.encoder(x, key_padding_mask=keep, need_weights=need_weights)
@@ -88,10 +90,13 @@ def exact_match(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) ->
 
 
 class SelfAttentivePooling(nn.Module):
-    """``A = softmax(W_2 tanh(W_1 Hᵀ))`` over the tokens, ``M = A H`` (Lin et al. 2017).
+    """``A = softmax(W_2 tanh(W_1 Gᵀ))`` over the tokens, ``M = A G`` (Lin et al. 2017).
+
+    ``G`` stacks the token states ``h_j`` as rows (Lin et al. call it ``H``, and so does the
+    argument of :meth:`forward`; in the course's text ``H`` is an RNN's hidden size).
 
     Args:
-        input_size: the size of each ``h_t``.
+        input_size: the size of each ``h_j``.
         attention_size: ``d_a``, the rows of ``W_1``.
         hops: ``r``, how many weightings (rows of ``A``) to learn.
     """
@@ -102,7 +107,7 @@ class SelfAttentivePooling(nn.Module):
         self.W_2 = nn.Linear(attention_size, hops, bias=False)
 
     def forward(self, H: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``H (B, T, d)``, ``mask (B, T)`` (True = a real token) -> ``(M (B, hops*d), A (B, hops, T))``."""
+        """``H (B, T, d)`` (the states ``G``), ``mask (B, T)`` (True = a real token) -> ``(M (B, hops*d), A (B, hops, T))``."""
         scores = self.W_2(torch.tanh(self.W_1(H))).transpose(1, 2)  # (B, T, hops) -> (B, hops, T)
         A = masked_softmax(scores, None if mask is None else mask.unsqueeze(1))  # pads get weight 0
         M = attention_pool(A, H)  # (B, hops, T) @ (B, T, d) -> (B, hops, d)
@@ -114,7 +119,7 @@ class ClassifierOutput(NamedTuple):
 
     logits: torch.Tensor                # (B, num_classes)
     pool_weights: torch.Tensor          # (B, hops, T): the pooling's weight on each token
-    self_weights: torch.Tensor | None   # (B, H, T, T): self-attention per head, or None
+    self_weights: torch.Tensor | None   # (B, h, T, T): self-attention per head (h heads), or None
 
 
 class BiLSTMSelfAttentionClassifier(nn.Module):
@@ -123,8 +128,8 @@ class BiLSTMSelfAttentionClassifier(nn.Module):
     Args:
         vocab_size, num_classes: sizes.
         embed_dim: token embedding size.
-        hidden_size: per direction; the LSTM's outputs ``h_t = [→h_t; ←h_t]`` have ``2 * hidden_size``.
-        num_heads: heads of the self-attention layer over the LSTM outputs.
+        hidden_size: per direction; the LSTM's outputs ``h_j = [→h_j; ←h_j]`` have ``2 * hidden_size``.
+        num_heads: ``h``, the heads of the self-attention layer over the LSTM outputs.
         attention_size, hops: of the pooling (Lin et al. 2017).
         self_attention: False leaves the self-attention layer out (an ablation).
         pad_id: the padding token.

@@ -22,7 +22,6 @@ convention of :mod:`utils.attention`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -32,11 +31,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from utils.data.sequences import Vocab, make_sequence_task
 from utils.device import model_seed
-from utils.validate import require_int, require_lengths, require_number, require_tensor, require_token_ids, resolve_device
+from utils.validate import require_int, require_lengths, require_number, require_tensor, require_token_ids
 
 __all__ = [
     "CELLS", "length_mask", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq",
-    "source_gradient_norms", "time_recurrence_vs_matmul", "LengthExperiment",
+    "source_gradient_norms", "LengthExperiment",
     "length_experiment_config", "build_plain_model",
 ]
 
@@ -395,56 +394,6 @@ def _best_time(fn, repeats: int, device: torch.device) -> float:
     return best
 
 
-def time_recurrence_vs_matmul(lengths: Sequence[int], hidden_size: int = 128, batch_size: int = 1,
-                              cell: str = "gru", repeats: int = 5,
-                              device: torch.device | str = "cpu") -> dict[str, list[float]]:
-    """Time one recurrent pass over ``T`` steps against one matrix product over all ``T`` positions.
-
-    The recurrence ``h_t = f(h_{t-1}, x_t)`` is a chain of ``T`` dependent steps: step ``t``
-    cannot start before step ``t - 1`` ends. The product ``X W`` with ``X (B, T, H)`` and ``W``
-    the size of the recurrent weights ``(H, gates·H)`` handles every position at once: it does the
-    recurrent matrix work of all ``T`` steps, but with no step waiting for another.
-
-    Args:
-        lengths: the sequence lengths ``T`` to time.
-        hidden_size: ``H``, the input and state size.
-        batch_size: sequences per pass (1: one sentence, as when translating it).
-        cell: ``"gru"``, ``"lstm"`` or ``"rnn"`` (``torch.nn``'s fused implementations).
-        repeats: runs per measurement; the fastest counts (the least disturbed by other work).
-        device: where to run (CUDA is synchronised before reading the clock).
-
-    Returns:
-        ``{"lengths": [...], "recurrence": [seconds...], "matmul": [seconds...]}``.
-        Random numbers come from a private generator: the caller's random state is untouched.
-
-    Raises:
-        TypeError, ValueError: sizes that are not positive ints, an unknown ``cell``, a device
-            this machine does not have.
-    """
-    _check_cell(cell)
-    for name, value in (("hidden_size", hidden_size), ("batch_size", batch_size), ("repeats", repeats)):
-        require_int(name, value, minimum=1)
-    for T in lengths:
-        require_int("each length", T, minimum=1)
-    device = resolve_device(device)
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        rnn = CELLS[cell](hidden_size, hidden_size, batch_first=True).to(device).eval()
-    g = torch.Generator().manual_seed(0)
-    weight = torch.randn(hidden_size, gates * hidden_size, generator=g).to(device)
-    result: dict[str, list[float]] = {"lengths": list(lengths), "recurrence": [], "matmul": []}
-    with torch.no_grad():
-        for T in lengths:
-            x = torch.randn(batch_size, T, hidden_size, generator=g).to(device)
-            result["recurrence"].append(_best_time(lambda x=x: rnn(x), repeats, device))
-            result["matmul"].append(_best_time(lambda x=x: x @ weight, repeats, device))  # (B, T, gates·H)
-    return result
-
-
-# ----------------------------------------------------------------------------------------------
-# Chapter 1's length experiment, shared verbatim with chapter 4
-# ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LengthExperiment:
     """Everything that defines the accuracy-versus-length experiment.

@@ -3,16 +3,21 @@
 Shapes (batch first, always)::
 
     query (B, T_q, E)   key (B, T_k, kdim)   value (B, T_k, vdim)   output (B, T_q, E)
-    per-head tensors (B, H, T, d) with d = E / H;  weights (B, H, T_q, T_k) or averaged (B, T_q, T_k)
+    per-head tensors (B, h, T, d_k) with d_k = E / h;  weights (B, h, T_q, T_k) or averaged (B, T_q, T_k)
+
+``h`` is the number of heads and ``d_k`` the size of one head (``head_dim`` in the code; a head's
+values have ``d_v = d_k`` here), as in Vaswani et al. (2017). In this course ``H`` is the hidden
+size of a recurrent network, not a number of heads.
 
 **Masks.** Every boolean mask here means **True = may attend**, the course's convention and that
 of :func:`torch.nn.functional.scaled_dot_product_attention`. ``torch.nn.MultiheadAttention``
 uses the opposite one for booleans (True = *ignore*), so to give it one of our masks, pass
 ``~mask``. Float masks mean the same everywhere: they are added to the scores (``-inf`` blocks).
 ``key_padding_mask`` is ``(B, T_k)`` (True = a real token); ``attn_mask`` is ``(T_q, T_k)``,
-``(B*H, T_q, T_k)`` as in PyTorch, or anything broadcastable to ``(B, H, T_q, T_k)``.
+``(B*h, T_q, T_k)`` as in PyTorch, or anything broadcastable to ``(B, h, T_q, T_k)``.
 A query that may attend to no key at all gets zero weights and a zero context, never NaN
-(``nn.MultiheadAttention`` returns NaN there).
+(``nn.MultiheadAttention`` may return NaN there, depending on the PyTorch version and on which of
+its internal paths it takes).
 
 Two paths compute the same thing: the readable one goes through
 :func:`utils.attention.scaled_dot_product_attention` and returns the weights; the fast one calls
@@ -81,7 +86,7 @@ def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Ten
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """``(B, T, H*d) -> (B, H, T, d)``: each head gets its own slice of the features.
+    """``(B, T, h*d_k) -> (B, h, T, d_k)``: each of the ``h = num_heads`` heads gets its own slice of the features.
 
     Private: chapter 6 asks learners to write this one (and :func:`_merge_heads`) themselves.
 
@@ -93,11 +98,11 @@ def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     require_tensor("x", x)
     if x.dim() != 3 or x.shape[-1] % num_heads:
         raise ValueError(f"x must be (B, T, E) with E divisible by num_heads={num_heads}, got {tuple(x.shape)}")
-    return x.unflatten(-1, (num_heads, -1)).transpose(-3, -2)  # (B, T, H, d) -> (B, H, T, d)
+    return x.unflatten(-1, (num_heads, -1)).transpose(-3, -2)  # (B, T, h, d_k) -> (B, h, T, d_k)
 
 
 def _merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """``(B, H, T, d) -> (B, T, H*d)``: the heads' outputs side by side (the inverse of split).
+    """``(B, h, T, d_k) -> (B, T, h*d_k)``: the heads' outputs side by side (the inverse of split).
 
     Raises:
         TypeError: ``x`` not a tensor.
@@ -106,7 +111,7 @@ def _merge_heads(x: torch.Tensor) -> torch.Tensor:
     require_tensor("x", x)
     if x.dim() != 4:
         raise ValueError(f"x must be (B, H, T, d), got shape {tuple(x.shape)}")
-    return x.transpose(-3, -2).flatten(-2)  # (B, H, T, d) -> (B, T, H, d) -> (B, T, H*d)
+    return x.transpose(-3, -2).flatten(-2)  # (B, h, T, d_k) -> (B, T, h, d_k) -> (B, T, h*d_k)
 
 
 def _check_x(x, d_model: int, name: str = "x") -> None:
@@ -116,14 +121,15 @@ def _check_x(x, d_model: int, name: str = "x") -> None:
 
 
 class MultiHeadAttention(nn.Module):
-    """``MultiHead(Q, K, V) = Concat(head_1..head_H) W^O``, ``head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)``.
+    """``MultiHead(Q, K, V) = Concat(head_1..head_h) W^O``, ``head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)``.
 
-    Vaswani et al. (2017). The ``H`` per-head projections are stored side by side in one
+    Vaswani et al. (2017). The ``h`` per-head projections are stored side by side in one
     ``nn.Linear`` each for queries, keys and values, which is what ``_split_heads`` relies on.
 
     Args:
         embed_dim: ``E``, the size of queries and of the output.
-        num_heads: ``H``; ``E`` must be divisible by it (``d = E / H``).
+        num_heads: ``h``, the number of heads; ``E`` must be divisible by it (``d_k = E / h``,
+            stored as ``head_dim``).
         dropout: dropout on the attention weights, in training mode only.
         bias: biases in the four projections.
         kdim, vdim: the sizes of keys and values (default ``E``), for cross-attention.
@@ -170,7 +176,7 @@ class MultiHeadAttention(nn.Module):
 
         Returns:
             ``(output (B, T_q, E), weights)``: weights ``(B, T_q, T_k)`` averaged over heads, or
-            ``(B, H, T_q, T_k)`` if not ``average_attn_weights``; None if not ``need_weights``.
+            ``(B, h, T_q, T_k)`` if not ``average_attn_weights``; None if not ``need_weights``.
             A query that may attend to no key gets zero weights and a zero context (output
             ``= out_proj.bias``) on both paths, with finite gradients.
 
@@ -189,12 +195,12 @@ class MultiHeadAttention(nn.Module):
         B, T_q, _ = query.shape
         T_k = key.shape[1]
         mask = self._merge_masks(key_padding_mask, attn_mask, B, T_q, T_k, query)
-        k, v = self.project_kv(key, value)  # (B, H, T_k, d) each
+        k, v = self.project_kv(key, value)  # (B, h, T_k, d_k) each
         return self._attend(query, k, v, mask, need_weights, average_attn_weights, is_causal)
 
     # -- a key-value cache (chapter 7): project keys and values once, attend to them many times --
     def project_kv(self, key: torch.Tensor, value: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-head keys and values ``K W^K``, ``V W^V``: ``(B, T_k, kdim)`` -> ``(B, H, T_k, d)`` each.
+        """Per-head keys and values ``K W^K``, ``V W^V``: ``(B, T_k, kdim)`` -> ``(B, h, T_k, d_k)`` each.
 
         ``value`` defaults to ``key``. A decoder computes these once per source sentence (for
         cross-attention) or once per token (for a key-value cache), then calls :meth:`attend_kv`.
@@ -214,8 +220,8 @@ class MultiHeadAttention(nn.Module):
                             f"convert one of them (e.g. module.to({key.dtype}))")
         if key.shape[:2] != value.shape[:2]:
             raise ValueError(f"key {tuple(key.shape)} and value {tuple(value.shape)} must share B and T_k")
-        k = _split_heads(self.k_proj(key), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
-        v = _split_heads(self.v_proj(value), self.num_heads)  # (B, T_k, E) -> (B, H, T_k, d)
+        k = _split_heads(self.k_proj(key), self.num_heads)  # (B, T_k, E) -> (B, h, T_k, d_k)
+        v = _split_heads(self.v_proj(value), self.num_heads)  # (B, T_k, E) -> (B, h, T_k, d_k)
         return k, v
 
     def attend_kv(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -224,13 +230,13 @@ class MultiHeadAttention(nn.Module):
                   average_attn_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`forward` with keys and values already projected by :meth:`project_kv`.
 
-        ``query (B, T_q, E)``, ``k``, ``v (B, H, T_k, d)``; masks and the result as in
+        ``query (B, T_q, E)``, ``k``, ``v (B, h, T_k, d_k)``; masks and the result as in
         :meth:`forward` (``forward(q, key, value) == attend_kv(q, *project_kv(key, value))``).
 
         Raises:
             TypeError: ``query`` not a floating-point tensor of the module's dtype (and of ``k``'s).
-            ValueError: ``query`` not ``(B, T_q, E)``; ``k``, ``v`` not ``(B, H, T_k, d)`` with
-                the query's ``B``, this module's ``H`` and ``d``; masks of the wrong shape.
+            ValueError: ``query`` not ``(B, T_q, E)``; ``k``, ``v`` not ``(B, h, T_k, d_k)`` with
+                the query's ``B``, this module's ``h`` and ``d_k``; masks of the wrong shape.
         """
         _check_x(query, self.embed_dim, "query")
         require_float("query", query)
@@ -250,7 +256,7 @@ class MultiHeadAttention(nn.Module):
     def _attend(self, query, k, v, mask, need_weights, average_attn_weights, is_causal):
         """The rest of :meth:`forward`: project the queries, attend (readable or fast), ``W^O``."""
         T_q, T_k = query.shape[1], k.shape[2]
-        q = _split_heads(self.q_proj(query), self.num_heads)  # (B, T_q, E) -> (B, H, T_q, d)
+        q = _split_heads(self.q_proj(query), self.num_heads)  # (B, T_q, E) -> (B, h, T_q, d_k)
         p = self.dropout if self.training else 0.0
         readable = need_weights or not self.fast_path
         if is_causal and (readable or mask is not None):  # fold the causal mask into the others
@@ -261,7 +267,7 @@ class MultiHeadAttention(nn.Module):
                 mask = mask.masked_fill(~causal, float("-inf"))
             is_causal = False
         weights = None
-        if readable:  # softmax(Q Kᵀ / √d) V, spelled out, weights kept
+        if readable:  # softmax(Q Kᵀ / √d_k) V, spelled out, weights kept
             context, weights = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         else:  # PyTorch's fused kernels: the same numbers, no weights
             given = mask  # as passed, for the readable path below
@@ -279,9 +285,9 @@ class MultiHeadAttention(nn.Module):
                 # masked key's value by its zero weight (0 · NaN = NaN). Redo it readably: that path
                 # never reads a masked key, and names NaN or +inf in the scores.
                 context, _ = scaled_dot_product_attention(q, k, v, attn_mask=given, dropout_p=p, is_causal=is_causal)
-        output = self.out_proj(_merge_heads(context))  # (B, H, T_q, d) -> (B, T_q, E) -> W^O
+        output = self.out_proj(_merge_heads(context))  # (B, h, T_q, d_k) -> (B, T_q, E) -> W^O
         if weights is not None and average_attn_weights:
-            weights = weights.mean(dim=1)  # (B, H, T_q, T_k) -> (B, T_q, T_k)
+            weights = weights.mean(dim=1)  # (B, h, T_q, T_k) -> (B, T_q, T_k)
         return output, (weights if need_weights else None)
 
     def _check_inputs(self, query, key, value) -> None:
@@ -301,7 +307,7 @@ class MultiHeadAttention(nn.Module):
                              f"{tuple(value.shape)} must share B, and key and value T_k")
 
     def _merge_masks(self, key_padding_mask, attn_mask, B, T_q, T_k, ref) -> torch.Tensor | None:
-        """One mask broadcastable to ``(B, H, T_q, T_k)``: bool (True = may attend) or float (added)."""
+        """One mask broadcastable to ``(B, h, T_q, T_k)``: bool (True = may attend) or float (added)."""
         masks = []
         require_mask("attn_mask", attn_mask, None)
         require_mask("key_padding_mask", key_padding_mask, None, meaning="True = a real token")
@@ -309,7 +315,7 @@ class MultiHeadAttention(nn.Module):
             if attn_mask.dim() == 2 and attn_mask.shape == (T_q, T_k):
                 attn_mask = attn_mask.view(1, 1, T_q, T_k)
             elif attn_mask.dim() == 3 and attn_mask.shape == (B * self.num_heads, T_q, T_k):
-                attn_mask = attn_mask.view(B, self.num_heads, T_q, T_k)  # PyTorch's (B*H, T_q, T_k)
+                attn_mask = attn_mask.view(B, self.num_heads, T_q, T_k)  # PyTorch's (B*h, T_q, T_k)
             else:
                 try:
                     torch.broadcast_to(attn_mask, (B, self.num_heads, T_q, T_k))
@@ -408,7 +414,7 @@ class TransformerEncoderBlock(nn.Module):
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
                 attn_mask: torch.Tensor | None = None, is_causal: bool = False,
                 need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``x (B, T, d_model)`` -> ``(x (B, T, d_model), weights (B, H, T, T) or None)``.
+        """``x (B, T, d_model)`` -> ``(x (B, T, d_model), weights (B, h, T, T) or None)``.
 
         Raises:
             TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
@@ -456,7 +462,7 @@ class TransformerEncoder(nn.Module):
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
                 attn_mask: torch.Tensor | None = None, is_causal: bool = False,
                 need_weights: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        """``x (B, T, d_model)`` -> ``(x, [weights (B, H, T, T) per layer] or None)``.
+        """``x (B, T, d_model)`` -> ``(x, [weights (B, h, T, T) per layer] or None)``.
 
         Raises:
             TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).

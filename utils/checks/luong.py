@@ -75,80 +75,80 @@ def _window_softmax(scores, allowed):
     return torch.nan_to_num(torch.softmax(filled, dim=-1), nan=0.0)
 
 
-def _centred_on_rounded(scores, h_t, W_p, v_p, src_lengths, D):
+def _centred_on_rounded(scores, h_t, W_p, v_p, src_lengths, w):
     p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
-    allowed = ((s - p.round().unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
-    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+    allowed = ((s - p.round().unsqueeze(1)).abs() <= w) & (s < src_lengths.unsqueeze(1))
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (w / 2) ** 2)), p
 
 
-def _sigma_is_D(scores, h_t, W_p, v_p, src_lengths, D):
+def _sigma_is_w(scores, h_t, W_p, v_p, src_lengths, w):
     p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
-    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
-    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * D ** 2)), p
+    allowed = ((s - p.unsqueeze(1)).abs() <= w) & (s < src_lengths.unsqueeze(1))
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * w ** 2)), p
 
 
-def _no_gaussian(scores, h_t, W_p, v_p, src_lengths, D):
+def _no_gaussian(scores, h_t, W_p, v_p, src_lengths, w):
     p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
-    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
+    allowed = ((s - p.unsqueeze(1)).abs() <= w) & (s < src_lengths.unsqueeze(1))
     return _window_softmax(scores, allowed), p
 
 
-def _softmax_over_whole_source(scores, h_t, W_p, v_p, src_lengths, D):
+def _softmax_over_whole_source(scores, h_t, W_p, v_p, src_lengths, w):
     p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
-    allowed = (s - p.unsqueeze(1)).abs() <= D
+    allowed = (s - p.unsqueeze(1)).abs() <= w
     inside = s < src_lengths.unsqueeze(1)
     align = _window_softmax(scores, inside)
-    return align * allowed * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+    return align * allowed * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (w / 2) ** 2)), p
 
 
-def _strict_window(scores, h_t, W_p, v_p, src_lengths, D):
+def _strict_window(scores, h_t, W_p, v_p, src_lengths, w):
     p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
-    allowed = ((s - p.unsqueeze(1)).abs() < D) & (s < src_lengths.unsqueeze(1))  # < D drops both ends
-    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+    allowed = ((s - p.unsqueeze(1)).abs() < w) & (s < src_lengths.unsqueeze(1))  # < w drops both ends
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (w / 2) ** 2)), p
 
 
-def _renormalised(scores, h_t, W_p, v_p, src_lengths, D):
+def _renormalised(scores, h_t, W_p, v_p, src_lengths, w):
     p, s = _local_p_parts(scores, h_t, W_p, v_p, src_lengths)
-    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
-    weights = _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2))
+    allowed = ((s - p.unsqueeze(1)).abs() <= w) & (s < src_lengths.unsqueeze(1))
+    weights = _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (w / 2) ** 2))
     return weights / weights.sum(dim=-1, keepdim=True), p
 
 
-def _position_from_padded_length(scores, h_t, W_p, v_p, src_lengths, D):
+def _position_from_padded_length(scores, h_t, W_p, v_p, src_lengths, w):
     S = scores.shape[1]
     p = S * torch.sigmoid(torch.tanh(h_t @ W_p) @ v_p)  # the padded length, not each sentence's own
     s = torch.arange(S).unsqueeze(0)
-    allowed = ((s - p.unsqueeze(1)).abs() <= D) & (s < src_lengths.unsqueeze(1))
-    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+    allowed = ((s - p.unsqueeze(1)).abs() <= w) & (s < src_lengths.unsqueeze(1))
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (w / 2) ** 2)), p
 
 
-def _lengths_ignored(scores, h_t, W_p, v_p, src_lengths, D):
+def _lengths_ignored(scores, h_t, W_p, v_p, src_lengths, w):
     S = scores.shape[1]
     p = S * torch.sigmoid(torch.tanh(h_t @ W_p) @ v_p)  # every sentence taken to be S long
     s = torch.arange(S).unsqueeze(0)
-    allowed = (s - p.unsqueeze(1)).abs() <= D
-    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (D / 2) ** 2)), p
+    allowed = (s - p.unsqueeze(1)).abs() <= w
+    return _window_softmax(scores, allowed) * torch.exp(-(s - p.unsqueeze(1)) ** 2 / (2 * (w / 2) ** 2)), p
 
 
 def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
-    """Check ``fn(scores, h_t, W_p, v_p, src_lengths, D) -> (weights (B, S), p_t (B,))``."""
+    """Check ``fn(scores, h_t, W_p, v_p, src_lengths, w) -> (weights (B, S), p_t (B,))``."""
     g = _gen(51)
 
-    def case(desc, B, S, H, d_p, lengths, D, scale=1.0, gen=g):
+    def case(desc, B, S, H, d_p, lengths, w, scale=1.0, gen=g):
         return Case(desc, (torch.randn(B, S, generator=gen) * scale, torch.randn(B, H, generator=gen),
                            torch.randn(H, d_p, generator=gen), torch.randn(d_p, generator=gen),
-                           torch.tensor(lengths), D))
+                           torch.tensor(lengths), w))
 
     # h_t = 0 gives p_t = length · sigmoid(0) = length / 2, a whole position for even lengths: the
-    # positions at exactly p_t ± D belong to the window (a random h_t never puts p_t on an integer)
-    w = _gen(54)
-    whole = Case("p_t on a whole position (h_t = 0, p_t = length / 2): s = p_t ± D is in the window",
-                 (torch.randn(2, 10, generator=w), torch.zeros(2, 3), torch.randn(3, 4, generator=w),
-                  torch.randn(4, generator=w), torch.tensor([10, 6]), 2))
+    # positions at exactly p_t ± w belong to the window (a random h_t never puts p_t on an integer)
+    gw = _gen(54)
+    whole = Case("p_t on a whole position (h_t = 0, p_t = length / 2): s = p_t ± w is in the window",
+                 (torch.randn(2, 10, generator=gw), torch.zeros(2, 3), torch.randn(3, 4, generator=gw),
+                  torch.randn(4, generator=gw), torch.tensor([10, 6]), 2))
     wide = case("a window wider than the source", 2, 4, 3, 2, [4, 4], 10)
     cases = [
-        case("one source of ten positions, D = 2", 1, 10, 3, 4, [10], 2),
-        case("a padded batch (lengths 12, 7, 3), D = 3", 3, 12, 4, 5, [12, 7, 3], 3),
+        case("one source of ten positions, w = 2", 1, 10, 3, 4, [10], 2),
+        case("a padded batch (lengths 12, 7, 3), w = 3", 3, 12, 4, 5, [12, 7, 3], 3),
         wide,
         case("large scores (exp overflows without care)", 2, 9, 3, 3, [9, 6], 2, scale=500.0),
         whole,
@@ -156,21 +156,21 @@ def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> C
     probe = case("probe", 4, 16, 3, 3, [16, 16, 11, 5], 2)
     if hidden:
         h = hidden_generator("local_p")
-        B, S, H, d_p, D = draw_size(h, 2, 4), draw_size(h, 8, 24), draw_size(h, 2, 6), draw_size(h, 1, 5), draw_size(h, 1, 5)
-        # one unpadded source, and one no longer than D: its window is wider than the source
-        lengths = draw_lengths(h, B, S, shortest=draw_size(h, 1, D)).tolist()
-        cases += [case(f"hidden: lengths {', '.join(map(str, lengths))} with D = {D} (H = {H}, d_p = {d_p})",
-                       B, S, H, d_p, lengths, D, gen=h)]
+        B, S, H, d_p, w = draw_size(h, 2, 4), draw_size(h, 8, 24), draw_size(h, 2, 6), draw_size(h, 1, 5), draw_size(h, 1, 5)
+        # one unpadded source, and one no longer than w: its window is wider than the source
+        lengths = draw_lengths(h, B, S, shortest=draw_size(h, 1, w)).tolist()
+        cases += [case(f"hidden: lengths {', '.join(map(str, lengths))} with w = {w} (H = {H}, d_p = {d_p})",
+                       B, S, H, d_p, lengths, w, gen=h)]
     hints = [
         ("hint: the window is centred on a whole position, round(p_t): that is the paper's window "
-         "(2D + 1 positions; its authors' code uses floor), but this exercise keeps |s - p_t| <= D "
+         "(2w + 1 positions; its authors' code uses floor), but this exercise keeps |s - p_t| <= w "
          "around the real-valued p_t (section 5 says why they differ)", probe.args, _centred_on_rounded),
-        ("hint: the Gaussian's standard deviation is σ = D/2, not D", probe.args, _sigma_is_D),
-        ("hint: multiply the window's softmax by exp(-(s - p_t)² / 2σ²), with σ = D/2", probe.args, _no_gaussian),
-        ("hint: the softmax should run over the window [p_t - D, p_t + D] only, not the whole "
+        ("hint: the Gaussian's standard deviation is σ = w/2, not w", probe.args, _sigma_is_w),
+        ("hint: multiply the window's softmax by exp(-(s - p_t)² / 2σ²), with σ = w/2", probe.args, _no_gaussian),
+        ("hint: the softmax should run over the window [p_t - w, p_t + w] only, not the whole "
          "source", probe.args, _softmax_over_whole_source),
-        ("hint: the window is |s - p_t| <= D, both ends included (Luong et al. 2015: [p_t - D, p_t + D]); "
-         "with < D, a whole-number p_t loses the positions p_t ± D", whole.args, _strict_window),
+        ("hint: the window is |s - p_t| <= w, both ends included (Luong et al. 2015: [p_t - w, p_t + w]); "
+         "with < w, a whole-number p_t loses the positions p_t ± w", whole.args, _strict_window),
         ("hint: the weights are renormalised after the Gaussian; Luong et al. do not renormalise: "
          "align · exp(-(s - p_t)² / 2σ²) is the answer, even though its rows sum to less than 1",
          probe.args, _renormalised),
@@ -182,12 +182,12 @@ def check_local_p(fn: Callable, verbose: bool = True, hidden: bool = False) -> C
     ]
 
     def zero_outside(candidate: Callable) -> str | None:
-        scores, h_t, W_p, v_p, lengths, D = (a.clone() if isinstance(a, torch.Tensor) else a for a in probe.args)
-        weights, p = candidate(scores, h_t, W_p, v_p, lengths, D)
+        scores, h_t, W_p, v_p, lengths, w = (a.clone() if isinstance(a, torch.Tensor) else a for a in probe.args)
+        weights, p = candidate(scores, h_t, W_p, v_p, lengths, w)
         s = torch.arange(16).unsqueeze(0)
-        outside = ((s - p.unsqueeze(1)).abs() > D) | (s >= lengths.unsqueeze(1))
+        outside = ((s - p.unsqueeze(1)).abs() > w) | (s >= lengths.unsqueeze(1))
         if not torch.all(weights[outside] == 0):
-            return "positions outside [p_t − D, p_t + D] (or in padding) must get weight exactly 0"
+            return "positions outside [p_t − w, p_t + w] (or in padding) must get weight exactly 0"
         return None
 
     return run_check("local_p", fn, cases, verbose=verbose, extra=zero_outside, hints=hints)

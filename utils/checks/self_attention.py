@@ -83,14 +83,14 @@ def check_causal_attention(fn: Callable, verbose: bool = True, hidden: bool = Fa
         Case("one sequence of 3 steps (B=1, T=3, d=2)", qkv(1, T=3, d_k=2)),
         Case("a batch of 2 sequences of 5 steps", qkv(2, T=5, d_k=4)),
         Case("values of another size (d_v=3, d_k=8)", qkv(2, T=4, d_k=8, d_v=3)),
-        Case("heads as an extra dimension (B=2, H=3, T=4, d=8)", qkv(2, 3, T=4, d_k=8)),
+        Case("heads as an extra dimension (B=2, h=3, T=4, d_k=8)", qkv(2, 3, T=4, d_k=8)),
         Case("a single step (T=1): it may only see itself", qkv(2, T=1, d_k=4)),
         Case("large scores: subtract the max before exp", tuple(20 * t for t in qkv(1, T=4, d_k=4))),
     ]
     if hidden:
         h = hidden_generator("causal_attention")
         B, H, T, d_k, d_v = draw_size(h, 1, 4), draw_size(h, 1, 4), draw_size(h, 2, 10), draw_size(h, 1, 8), draw_size(h, 1, 8)
-        cases += [Case(f"hidden: B={B}, H={H} heads, T={T} steps, d_k={d_k}, d_v={d_v}",
+        cases += [Case(f"hidden: B={B}, h={H} heads, T={T} steps, d_k={d_k}, d_v={d_v}",
                        qkv(B, H, T=T, d_k=d_k, d_v=d_v, gen=h))]
     result = run_check("causal_attention", fn, cases, verbose=False)
     probe = qkv(2, T=5, d_k=4)
@@ -122,12 +122,12 @@ def _merge_without_transpose(x):
 
 def _split_d_by_h(x, num_heads):
     B, T, E = x.shape
-    return x.reshape(B, T, E // num_heads, num_heads).permute(0, 3, 1, 2)   # (B, H, T, d), strided heads
+    return x.reshape(B, T, E // num_heads, num_heads).permute(0, 3, 1, 2)   # (B, h, T, d_k), strided heads
 
 
 def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: bool = True,
                             hidden: bool = False) -> CheckResult:
-    """Check ``split_fn(x (B, T, H*d), num_heads) -> (B, H, T, d)`` and ``merge_fn`` its inverse."""
+    """Check ``split_fn(x (B, T, h*d_k), num_heads) -> (B, h, T, d_k)`` and ``merge_fn`` its inverse (h heads)."""
     g = _gen(7)
     split_cases = [
         Case("B=1, T=3, E=4 into 2 heads", (torch.arange(12.0).view(1, 3, 4), 2)),
@@ -136,8 +136,8 @@ def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: boo
         Case("as many heads as features (d=1)", (torch.randn(3, 2, 4, generator=g), 4)),
     ]
     merge_cases = [
-        Case("B=1, H=2, T=3, d=2", (torch.arange(12.0).view(1, 2, 3, 2),)),
-        Case("B=2, H=3, T=5, d=4", (torch.randn(2, 3, 5, 4, generator=g),)),
+        Case("B=1, h=2, T=3, d_k=2", (torch.arange(12.0).view(1, 2, 3, 2),)),
+        Case("B=2, h=3, T=5, d_k=4", (torch.randn(2, 3, 5, 4, generator=g),)),
         Case("a tensor made by transpose (not contiguous)", (torch.randn(2, 4, 3, 5, generator=g).transpose(1, 2),)),
     ]
     x = torch.randn(2, 4, 6, generator=g)
@@ -146,12 +146,12 @@ def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: boo
         B, H, d = draw_size(h, 1, 4), draw_size(h, 2, 6), draw_size(h, 1, 4)
         split_cases += [Case(f"hidden: B={B}, T=1, E={H * d} into {H} heads", (torch.randn(B, 1, H * d, generator=h), H))]
         B, H, d = draw_size(h, 1, 4), draw_size(h, 2, 5), draw_size(h, 1, 5)
-        merge_cases += [Case(f"hidden: B={B}, H={H}, T=1, d={d}", (torch.randn(B, H, 1, d, generator=h),))]
-    split_hints = [("hint: heads split the features, not the positions: view as (B, T, H, d), then "
+        merge_cases += [Case(f"hidden: B={B}, h={H}, T=1, d_k={d}", (torch.randn(B, H, 1, d, generator=h),))]
+    split_hints = [("hint: heads split the features, not the positions: view as (B, T, h, d_k), then "
                     "transpose(1, 2)", (x, 3), _split_along_positions),
-                   ("hint: the features are cut the wrong way: head h holds the h-th block of d features, "
-                    "so view as (B, T, H, d), not (B, T, d, H)", (x, 3), _split_d_by_h)]
-    merge_hints = [("hint: transpose back to (B, T, H, d) before flattening the heads",
+                   ("hint: the features are cut the wrong way: head i holds the i-th block of d_k features, "
+                    "so view as (B, T, h, d_k), not (B, T, d_k, h)", (x, 3), _split_d_by_h)]
+    merge_hints = [("hint: transpose back to (B, T, h, d_k) before flattening the heads",
                     (_split_heads(x, 3),), _merge_without_transpose)]
 
     result = run_check("split_heads", split_fn, split_cases, verbose=False, hints=split_hints)
