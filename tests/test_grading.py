@@ -139,6 +139,20 @@ IMPORTS_02 = {
     "ex-attend": "import utils.attention\n\ndef attend(scores, value, mask=None):\n    return utils.attention.attend(scores, value, mask)\n",
 }
 
+REFLECTION_02 = {
+    # the course's code reached where no import names it (names built from bytes, a module's vars, a
+    # thread), and a watch switched off: what runs decides (utils.checks.record.CourseCodeWatch)
+    "ex-masked-softmax": ("import utils.attention as _helpers\n\ndef masked_softmax(scores, mask=None):\n"
+                          "    name = bytes([109, 97, 115, 107, 101, 100, 95, 115, 111, 102, 116, 109, 97, 120]).decode()\n"
+                          "    return vars(_helpers)[name](scores, mask)\n"),
+    "ex-attend": ("import threading\nimport utils.attention as _helpers\n\ndef attend(scores, value, mask=None):\n"
+                  "    box = {}\n    name = bytes([97, 116, 116, 101, 110, 100]).decode()\n"
+                  "    worker = threading.Thread(target=lambda: box.update(out=getattr(_helpers, name)(scores, value, mask)))\n"
+                  "    worker.start()\n    worker.join()\n    return box[\"out\"]\n"),
+    "ex-additive-score": ("import sys\n\ndef additive_score(query, key, W_q, W_k, v):\n    sys.setprofile(None)\n"
+                          "    return torch.tanh((query @ W_q).unsqueeze(2) + (key @ W_k).unsqueeze(1)) @ v\n"),
+}
+
 
 def file_cheats(course: Path) -> dict[str, str]:
     """What worked against the grader when learners' kernels could touch files (issue 27): copy the
@@ -215,6 +229,7 @@ STUDENTS_02 = {
     "one_deaf": ({"ex-additive-score": DEAF_ADDITIVE_SCORE}, None),
     "cheat_patches": (CHEATS_02, None),
     "cheat_imports": (IMPORTS_02, None),
+    "cheat_reflection": (REFLECTION_02, None),
     "warnings": (None, None),
     "deleted_test": ({}, delete_test_cell),
     "altered_test": ({}, alter_test_cell),
@@ -229,6 +244,7 @@ EXPECTED_02 = {
     "one_deaf": {"test-additive-score": 0, "test-masked-softmax": 3, "test-attend": 2},
     "cheat_patches": {"test-additive-score": 0, "test-masked-softmax": 0, "test-attend": 0},
     "cheat_imports": {"test-additive-score": 0, "test-masked-softmax": 0, "test-attend": 0},
+    "cheat_reflection": {"test-additive-score": 0, "test-masked-softmax": 0, "test-attend": 0},
     "warnings": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
     "deleted_test": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
     "altered_test": {"test-additive-score": 3, "test-masked-softmax": 3, "test-attend": 2},
@@ -368,6 +384,9 @@ def test_cheats_on_chapters_5_and_6_score_zero(graded):
 def test_verdicts_say_why(graded):
     text = graded_cell_text(graded, "cheat_imports", "ch02", "test-masked-softmax")
     assert "course's own implementation" in text
+    assert "runs the course's own implementation (utils.attention:attend)" in graded_cell_text(
+        graded, "cheat_reflection", "ch02", "test-attend")
+    assert "switched off the grader's watch" in graded_cell_text(graded, "cheat_reflection", "ch02", "test-additive-score")
     text = graded_cell_text(graded, "cheat_patches", "ch02", "test-additive-score")
     assert "recorded no answer" in text
     text = graded_cell_text(graded, "mixed", "ch06", "test-causal-attention")
@@ -402,7 +421,8 @@ def test_a_malformed_submission_is_reported_not_scored_silently(graded):
 def test_audit_flags_every_cheat(graded):
     rows = audit(graded, "ch02") + audit(graded, "ch05") + audit(graded, "ch06")
     flagged = {(student, getattr(f, "cell", None)) for student, _, f in rows}
-    for student, answers in (("cheat_patches", CHEATS_02), ("cheat_imports", IMPORTS_02), ("cheats", CHEATS_05)):
+    for student, answers in (("cheat_patches", CHEATS_02), ("cheat_imports", IMPORTS_02),
+                             ("cheat_reflection", REFLECTION_02), ("cheats", CHEATS_05)):
         for grade_id in answers:
             assert (student, grade_id) in flagged, (student, grade_id, rows)
     assert ("mixed", "ex-split-merge-heads") in flagged
