@@ -18,7 +18,7 @@ answers merely re-export the course's own implementation of the exercise.
   ``os.fork``, ``multiprocessing``, ``threading``, ``ctypes``, ``signal``, ``!cmd``);
 * ``syntax``: the cell is not Python.
 
-``tools/grading.py audit`` adds ``handed-in`` for files handed in beside the notebook.
+``tools/grade.py audit`` adds ``handed-in`` for files handed in beside the notebook.
 
 It follows simple aliases within a cell, and from cell to cell when given the same ``aliases``
 dict: ``import utils.attention as ua`` then ``ua.attend``; ``run = exec`` then ``run(src)``;

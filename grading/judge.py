@@ -20,7 +20,7 @@ SUFFIX = " [judged by the grader, hidden cases included]"
 
 # Every checker is imported now, when nbgrader loads its configuration, before any learner's kernel
 # starts: nothing a kernel could write later (a module, its bytecode) is imported by the grader.
-# tools/grading.py autograde also compares the SHA-256 of these files before and after a run.
+# tools/grade.py autograde also compares the SHA-256 of these files before and after a run.
 CHECKERS = {name: check_by_name(name) for name in CHECKS}
 
 

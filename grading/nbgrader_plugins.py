@@ -1,4 +1,4 @@
-"""nbgrader preprocessors that make autograding trustworthy (configured by tools/grading.py).
+"""nbgrader preprocessors that make autograding trustworthy (configured by tools/grade.py).
 
 * :class:`RepairSubmission` (sanitising, before ``OverwriteCells``): a graded cell whose nbgrader
   metadata the learner stripped is recognised by its cell id and given its metadata back, so it

@@ -2,7 +2,7 @@
 
 The checkers in :mod:`utils.checks` use these only where they are installed
 (:func:`utils.checks.core.use_references`): in the grader's process, in the course's tests, and
-in ``tools/grading.py expected``, which stores their answers on the visible cases in
+in ``tools/grade.py expected``, which stores their answers on the visible cases in
 ``utils/checks/expected.json`` for learners' copies of the course.
 """
 

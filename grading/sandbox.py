@@ -1,6 +1,6 @@
 """Start a learner's kernel where its code can change nothing that grades: a bubblewrap sandbox.
 
-``tools/grading.py prepare`` writes a kernelspec, ``course-sandbox``, whose command is this file:
+``tools/grade.py prepare`` writes a kernelspec, ``course-sandbox``, whose command is this file:
 nbgrader starts every submission's kernel through it. Inside, the learner's code sees
 
 * the operating system, the virtual environment and the course's ``utils/`` package, read-only;
@@ -81,13 +81,13 @@ def main(argv: list[str]) -> None:
     """``sandbox.py COURSE CONNECTION_FILE``: exec bubblewrap around the kernel.
 
     The kernel must use the ``ipc`` transport with an absolute socket path (the configuration of
-    tools/grading.py: ``KernelManager.ip`` in a fresh folder): a copy of the connection file goes
+    tools/grade.py: ``KernelManager.ip`` in a fresh folder): a copy of the connection file goes
     into that folder, the only one the kernel may write to outside its throw-away ones."""
     course, connection_file = Path(argv[0]), Path(argv[1])
     info = json.loads(connection_file.read_text())
     if info.get("transport") != "ipc" or not os.path.isabs(str(info.get("ip", ""))):
         raise SystemExit(f"the sandboxed kernel needs the ipc transport with an absolute path, got "
-                         f"{info.get('transport')}:{info.get('ip')} (see tools/grading.py's configuration)")
+                         f"{info.get('transport')}:{info.get('ip')} (see tools/grade.py's configuration)")
     runtime = Path(info["ip"]).parent
     inside = runtime / connection_file.name
     if inside != connection_file:

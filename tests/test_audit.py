@@ -1,4 +1,4 @@
-"""The audit (grading/audit.py, ``tools/grading.py audit``) without nbgrader: every cheat the
+"""The audit (grading/audit.py, ``tools/grade.py audit``) without nbgrader: every cheat the
 instructors' red-team found to work (issue 27) is listed with the kind of thing it does, honest
 code is not, files handed in beside a notebook are listed, and the table of the course's own
 implementations names only what exists."""
@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from grading.audit import OWN_IMPLEMENTATION, scan
 from grading.audit import own_implementation_uses as uses
 from tests.test_grading import CHEATS_02, CHEATS_05, IMPORTS_02, MIXED_06
-from tools.grading import audit
+from tools.grade import audit
 from tools.notebooks import solution_paths
 from utils.checks.submit import CHECKS
 

@@ -2,7 +2,7 @@
 
 For every chapter, `nbgrader generate_assignment` must produce the same cells as our learner
 workbook in chapters/. Then hand-written submissions are autograded with the configuration that
-`tools/grading.py prepare` writes:
+`tools/grade.py prepare` writes:
 
 * chapter 2: the solutions (full marks); one exercise wrong; an endless loop; a loop that ignores
   the interrupt; every cheat an instructor reported (a patched checker, a truthy verdict, patched
@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import text as text_sql
 
 from grading.audit import scan
-from tools.grading import assignment_name, audit, prepare, release
+from tools.grade import assignment_name, audit, prepare, release
 from tools.notebooks import CHAPTERS, solution_paths
 
 pytestmark = pytest.mark.slow(seconds=560)   # nbgrader generates 7 assignments and autogrades 17 submissions
@@ -306,7 +306,7 @@ def graded(course) -> Path:
     make_submission(course, "mixed", MIXED_06 | {"ex-sinusoidal-encoding": deprecated_range_answer()}, "06")
     make_submission(course, "complete", {}, "06")
     # chapter 2 through the report command, chapters 5 and 6 through plain nbgrader
-    report = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "tools" / "grading.py"), "autograde",
+    report = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "tools" / "grade.py"), "autograde",
                              str(course), "ch02"], env=ENV, capture_output=True, text=True, timeout=1800)
     logs = {"ch02": report.stderr, "report": report.stdout, "report_rc": report.returncode}
     for assignment in ("ch05", "ch06"):
@@ -482,7 +482,7 @@ def test_release_holds_no_solution_code(tmp_path):
 def test_autograde_refuses_when_a_trusted_file_changes_during_the_run(tmp_path):
     """Defence in depth behind the sandbox: if anything rewrote the instructors' source notebook (or
     utils/, grading/) while nbgrader ran, the run's scores are refused, not reported."""
-    from tools.grading import CourseChanged, autograde
+    from tools.grade import CourseChanged, autograde
 
     source = tmp_path / "source" / "ch02" / GRADED
     source.parent.mkdir(parents=True)

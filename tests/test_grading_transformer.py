@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from tests.test_grading import BIN, ENV, graded_cell_text, make_submission, nbgrader, scores
-from tools.grading import prepare
+from tools.grade import prepare
 
 pytestmark = pytest.mark.slow(seconds=150)   # one run of chapter 7 under nbgrader
 

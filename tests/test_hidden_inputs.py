@@ -3,7 +3,7 @@
 Learners have ``utils/checks``, so with fixed hidden inputs a table of answers for every one of them
 would score full marks. Every checker's hidden cases therefore draw their values and shapes from
 :func:`utils.checks.core.hidden_generator`, seeded from ``ATTENTION_GRADER_SEED``, which
-``tools/grading.py autograde`` sets afresh for each run. Here:
+``tools/grade.py autograde`` sets afresh for each run. Here:
 
 * a right answer passes the hidden cases whatever the seed;
 * another seed gives other hidden inputs, for every check;
@@ -12,7 +12,7 @@ would score full marks. Every checker's hidden cases therefore draw their values
 * the hard_glimpse sampler's chi-square probe is drawn too: a sampler that recognises the default
   probe fails under a fresh seed, an honest one passes under every seed, a wrong one fails under
   every seed;
-* ``tools/grading.py autograde`` runs nbgrader with a fresh seed.
+* ``tools/grade.py autograde`` runs nbgrader with a fresh seed.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def test_autograde_runs_nbgrader_under_a_fresh_grading_seed(tmp_path, monkeypatc
 
     import nbgrader.api
 
-    import tools.grading as grading_tool
+    import tools.grade as grading_tool
 
     class NoGradebook:
         """An empty gradebook (nbgrader's own would need its database tools)."""

@@ -21,3 +21,22 @@ def test_ruff_would_fail_on_a_real_mistake(tmp_path):
     result = subprocess.run([str(RUFF), "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(bad)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "F401" in result.stdout and "F821" in result.stdout
+
+
+def test_nothing_edits_sys_path():
+    """utils/, grading/ and tools/ are installed together (pyproject.toml, `pip install -e .`): no
+    module, tool or test finds another by editing sys.path (tests/test_audit.py only quotes it, as
+    a cheat the audit must catch)."""
+    import re
+
+    edit = re.compile(r"sys\.path\s*(\.\s*(insert|append|extend|remove)\b|\[[^\]]*\]\s*=|\s*[+]?=)")
+    found = []
+    for folder in ("utils", "grading", "tools", "tests"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "test_audit.py" or path == Path(__file__):
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if edit.search(line):
+                    found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
+    assert edit.search("sys.path.insert(0, '/tmp')") and edit.search("sys.path[:] = []")   # the pattern itself

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from grading.judge import judge
-from tools.grading import expected
+from tools.grade import expected
 from utils.checks import core
 from utils.checks.record import FORMAT, Recorder, Replayer, decode, encode, fingerprint
 from utils.checks.submit import CHECKS, record
@@ -119,7 +119,7 @@ def test_the_stored_expected_values_are_the_references_answers(tmp_path, monkeyp
     fresh = expected()
     monkeypatch.setattr(core, "STORE_PATH", stored_path)
     problems = stored_expected_differences(fresh)
-    assert not problems, "run: python tools/grading.py expected\n" + "\n".join(problems)
+    assert not problems, "run: python tools/grade.py expected\n" + "\n".join(problems)
 
 
 def test_the_comparison_of_expected_values_can_fail(tmp_path):

@@ -9,12 +9,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+from tools import bench, robustness
+from tools.nbrun import describe_failure, failing_line, run_cells
 
-import bench  # noqa: E402 - tools/ is on sys.path only from the line above
-import robustness  # noqa: E402 - tools/ is on sys.path only from the line above
-from nbrun import describe_failure, failing_line, run_cells  # noqa: E402 - tools/ is on sys.path only from the line above
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow(seconds=70)   # runs small notebooks in kernels
 
@@ -157,7 +155,7 @@ def test_the_shell_channel_is_polled_so_a_late_reply_is_still_received():
     from queue import Empty
     from types import SimpleNamespace
 
-    import nbrun
+    from tools import nbrun
 
     waits = []
 

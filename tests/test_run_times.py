@@ -2,13 +2,11 @@
 chapters/) and instructors.md quote the same figures, and `make bench` writes all of them."""
 
 import shutil
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+from tools import bench
 
-import bench  # noqa: E402 - tools/ is on sys.path only from the line above
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_place_quotes_the_same_run_time_and_memory():

@@ -27,11 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
+from tools.nbrun import describe_failure, run_cells
 
-from nbrun import describe_failure, run_cells  # noqa: E402 - tools/ is on sys.path only from the line above
+ROOT = Path(__file__).resolve().parent.parent
+
 
 TOPICS = {
     1: "encoder–decoder recap; the fixed-length bottleneck, vanishing gradients and sequential cost, measured",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install bubblewrap (Debian's `bubblewrap`), the sandbox in which autograding runs each learner's
 # kernel (grading/sandbox.py), where it is missing and this user may install packages. Never fails
-# the set-up: without it, tools/grading.py prepare refuses to make a course unless --no-sandbox is
+# the set-up: without it, tools/grade.py prepare refuses to make a course unless --no-sandbox is
 # given, and the test of the sandbox is skipped with a message saying why.
 set -u
 if command -v bwrap >/dev/null 2>&1; then

@@ -24,10 +24,10 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.append(str(ROOT / "tools"))  # last: tools/grading.py must not hide the grading/ package
+from tools.nbrun import PatientClient  # replies polled: nbclient can miss one after a widget
 
-from nbrun import PatientClient  # noqa: E402 - tools/ is on sys.path only from the line above (replies polled: nbclient can miss one after a widget)
+ROOT = Path(__file__).resolve().parent.parent
+
 
 SOLUTIONS = ROOT / "solutions"
 CHAPTERS = ROOT / "chapters"

@@ -34,10 +34,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+from tools.nbrun import describe_failure, run_cells
 
-from nbrun import describe_failure, run_cells  # noqa: E402 - tools/ is on sys.path only from the line above
+ROOT = Path(__file__).resolve().parent.parent
+
 
 SOLUTIONS = ROOT / "solutions"
 CELL_TIMEOUT = 600   # seconds one cell may run (the longest takes about 70 s on 2 cores)

@@ -12,7 +12,7 @@ in place): the notebook goes on. It returns a :class:`CheckResult`, truthy when 
 
 Where the expected values come from. A learner's copy of the course holds no reference
 implementation of an exercise: the expected output of every visible case is stored in
-``expected.json`` next to this module (written by ``tools/grading.py expected`` from the
+``expected.json`` next to this module (written by ``tools/grade.py expected`` from the
 instructors' references in ``grading/references.py``, which learners do not get). The grader and
 the course's own tests install those references with :func:`use_references`, so hidden cases are
 judged too. Grades never come from this module's verdict in the learner's kernel: see
@@ -21,7 +21,7 @@ judged too. Grades never come from this module's verdict in the learner's kernel
 Hidden inputs are drawn when grading. A checker's hidden cases (``hidden=True``) draw their values
 and their shapes (batch sizes, lengths, feature sizes, heads…) from :func:`hidden_generator`,
 seeded from the grading seed and the check's name. The grading seed is the integer in the
-environment variable ``ATTENTION_GRADER_SEED``: ``tools/grading.py autograde`` sets a fresh one
+environment variable ``ATTENTION_GRADER_SEED``: ``tools/grade.py autograde`` sets a fresh one
 for each run, and the learners' kernels inherit nbgrader's environment, so the kernel that records
 and the grader's process that judges (:mod:`utils.checks.record`) build the same inputs. Where it
 is not set (the course's tests, the solutions notebooks, learners' copies) the seed is
@@ -397,7 +397,7 @@ def _expected(case: Case, name: str, reference: Callable | None) -> Any:
     value = _stored(name, case.description)
     if value is _MISSING and not _STATE["recording"]:
         raise LookupError(f"no expected value for {name!r} on {case.description!r}: regenerate "
-                          "utils/checks/expected.json with `python tools/grading.py expected`")
+                          "utils/checks/expected.json with `python tools/grade.py expected`")
     return value
 
 
@@ -438,7 +438,7 @@ def run_check(
         result = CheckResult(name, passed, f"{mark} {name}: {text}", status)
         return with_hints(result, candidate, hints or [], verbose)
 
-    if _STATE["capture"] is not None:  # tools/grading.py expected: store the references' answers
+    if _STATE["capture"] is not None:  # tools/grade.py expected: store the references' answers
         found = _STATE["capture"].setdefault(name, {})
         for case in cases:
             if case.description in found:

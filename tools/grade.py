@@ -1,10 +1,10 @@
 """Grading with nbgrader, and what learners get.
 
-    python tools/grading.py prepare COURSE_DIR [--timeout 300] [--chapters 02 04] [--no-sandbox]
-    python tools/grading.py autograde COURSE_DIR ASSIGNMENT   # nbgrader autograde + a report
-    python tools/grading.py release OUT_DIR          # exactly what learners get: no answers
-    python tools/grading.py audit COURSE_DIR ASSIGNMENT   # answer cells to review by hand
-    python tools/grading.py expected                 # rewrite utils/checks/expected.json
+    python tools/grade.py prepare COURSE_DIR [--timeout 300] [--chapters 02 04] [--no-sandbox]
+    python tools/grade.py autograde COURSE_DIR ASSIGNMENT   # nbgrader autograde + a report
+    python tools/grade.py release OUT_DIR          # exactly what learners get: no answers
+    python tools/grade.py audit COURSE_DIR ASSIGNMENT   # answer cells to review by hand
+    python tools/grade.py expected                 # rewrite utils/checks/expected.json
 
 ``prepare`` makes COURSE_DIR/source/chNN/NN_slug.ipynb for every chapter (the solution notebooks,
 outputs cleared) and COURSE_DIR/nbgrader_config.py. Then, from COURSE_DIR, with the course's
@@ -13,7 +13,7 @@ virtual environment on PATH (nbgrader runs ``alembic``)::
     nbgrader generate_assignment ch02        # release/ch02: equal in its cells to chapters/
     # collect submissions into submitted/<student>/ch02/
     nbgrader autograde ch02 --create         # --create adds students nbgrader does not know yet
-    # or: python tools/grading.py autograde . ch02  (the same, then a score table; a submission
+    # or: python tools/grade.py autograde . ch02  (the same, then a score table; a submission
     #     that could not be graded is named, taken out of the gradebook, and the exit code is 1)
     nbgrader generate_feedback ch02          # feedback/<student>/ch02/*.html
     nbgrader export                          # grades.csv
@@ -45,21 +45,18 @@ from pathlib import Path
 
 import nbformat
 
+from tools.notebooks import CODE_STUB, solution_paths
+
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's folder comes first on sys.path, and `grading` would be this module
-# instead of the repository's grading/ package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(ROOT))
 
-from tools.notebooks import CODE_STUB, solution_paths  # noqa: E402 - the repository is on sys.path only from the lines above
 
-CONFIG = '''# nbgrader configuration for "Attention, step by step" (written by tools/grading.py prepare).
+CONFIG = '''# nbgrader configuration for "Attention, step by step" (written by tools/grade.py prepare).
 import os
-import sys
 
 c = get_config()
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, {repo!r})  # the course's repository: its grading/ package judges the records
+# grading/ (the judge) is imported from the course's virtual environment: `pip install -e .` installs it
+# with utils/ and tools/ (pyproject.toml), so nothing here edits sys.path.
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
@@ -138,7 +135,7 @@ def prepare(course: Path, timeout: int = 300, chapters: list[str] | None = None,
         spec.parent.mkdir(parents=True, exist_ok=True)
         spec.write_text(json.dumps(kernelspec(course), indent=1) + "\n")
     (course / "nbgrader_config.py").write_text(CONFIG.format(
-        code_stub=CODE_STUB, timeout=timeout, repo=str(ROOT), sandbox=SANDBOX_CONFIG if sandbox else NO_SANDBOX_CONFIG))
+        code_stub=CODE_STUB, timeout=timeout, sandbox=SANDBOX_CONFIG if sandbox else NO_SANDBOX_CONFIG))
     names = []
     for path in solution_paths():
         if chapters and path.name[:2] not in chapters:
