@@ -34,35 +34,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-# For each exercise (checker name, as in utils.checks.submit.CHECKS), the course's names that *are*
-# its answer: an answer that imports or calls one of them is the course's implementation, not the
-# learner's. Every name is defined in utils/ (tests/test_audit.py checks it, so a renamed class
-# cannot silently empty a rule). context_budget has no counterpart in utils/.
-OWN_IMPLEMENTATION = {
-    "masked_cross_entropy": {"sequence_loss"},
-    "decode_loop": {"teacher_forced"},
-    "position_error_rates": {"position_error_rates"},
-    "additive_score": {"AdditiveScore"},
-    "masked_softmax": {"masked_softmax", "_masked_softmax"},
-    "attend": {"attend"},
-    "soft_glimpse": {"soft_glimpse", "SoftAttention"},
-    "hard_glimpse": {"hard_glimpse", "HardAttention"},
-    "reinforce_surrogate": {"reinforce_loss"},
-    "alignment_scores": {"AdditiveScore", "AdditiveAttention"},
-    # masked_softmax is chapter 2's exercise, which chapter 4's text invites the learner to reuse;
-    # attend does the whole exercise (mask, softmax and weighted sum) in one call
-    "attend_source": {"attend"},
-    "decoder_step": {"step"},
-    "general_score": {"GeneralScore", "LuongAttention"},
-    "luong_step": {"step"},
-    "local_p": {"local_weights", "predict_position", "LuongAttention"},
-    "causal_attention": {"scaled_dot_product_attention", "causal_mask"},
-    "split_merge_heads": {"_split_heads", "_merge_heads"},
-    "sinusoidal_encoding": {"sinusoidal_positional_encoding", "SinusoidalPositionalEncoding"},
-    "decoder_masks": {"causal_mask", "padding_mask", "length_mask"},
-    "cross_attention": {"scaled_dot_product_attention", "attend_kv"},
-    "attend_with_cache": {"scaled_dot_product_attention", "attend_kv", "forward_cached"},
-}
+from grading.references import OWN_IMPLEMENTATION
+
+# OWN_IMPLEMENTATION: for each exercise, the course's names that *are* its answer (grading.references.ANSWERS).
 PATCH_TARGETS = ("torch", "utils", "sys", "builtins", "numpy", "np", "F", "nn", "IPython", "os")
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grading.audit import OWN_IMPLEMENTATION, own_implementation_uses
-from grading.references import REFERENCES
+from grading.audit import own_implementation_uses
+from grading.references import OWN_IMPLEMENTATION, REFERENCES
 from utils.checks.core import use_references
 from utils.checks.record import FORMAT, Replayer
 from utils.checks.submit import CHECKS, check_by_name
@@ -38,7 +38,7 @@ def course_code_that_ran(name: str, calls: list) -> str | None:
     """Why the answer is refused, if the course's own implementation of exercise ``name`` ran inside
     the learner's function (:class:`utils.checks.record.CourseCodeWatch`), or the answer switched
     off the watch; None otherwise. A function counts when its name, or its class's, is one of the
-    exercise's own names (:data:`grading.audit.OWN_IMPLEMENTATION`, leading underscores ignored)."""
+    exercise's own names (:data:`grading.references.OWN_IMPLEMENTATION`, leading underscores ignored)."""
     own = {_bare(n) for n in OWN_IMPLEMENTATION.get(name, set())}
     for entry in (e for c in calls if c for e in c if isinstance(e, dict)):
         if entry.get("unwatched"):

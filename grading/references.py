@@ -1,4 +1,6 @@
-"""Reference implementations of every graded exercise, by checker name.
+"""The instructors' answers to every graded exercise: reference implementations, and the course's
+own names that an answer must not use (:data:`ANSWERS`, one row per exercise of
+:data:`utils.checks.exercises.EXERCISES`).
 
 The checkers in :mod:`utils.checks` use these only where they are installed
 (:func:`utils.checks.core.use_references`): in the grader's process, in the course's tests, and
@@ -9,6 +11,8 @@ in ``tools/grade.py expected``, which stores their answers on the visible cases 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
@@ -133,27 +137,61 @@ def attend_with_cache(q_t, k_t, v_t, cache_k, cache_v):
     return scaled_dot_product_attention(q_t, k, v)[0], k, v
 
 
-REFERENCES = {
-    "context_budget": context_budget,
-    "masked_cross_entropy": sequence_loss,
-    "decode_loop": decode_loop,
-    "position_error_rates": position_error_rates,
-    "additive_score": additive_score,
-    "masked_softmax": masked_softmax,
-    "attend": attend,
-    "soft_glimpse": soft_glimpse,
-    "reinforce_surrogate": reinforce_loss,
-    "alignment_scores": alignment_scores,
-    "attend_source": attend_source,
-    "decoder_step": decoder_step,
-    "general_score": general_score,
-    "local_p": local_p,
-    "luong_step": luong_step,
-    "causal_attention": causal_attention,
-    "split_heads": split_heads,
-    "merge_heads": merge_heads,
-    "sinusoidal_encoding": sinusoidal_positional_encoding,
-    "decoder_masks": decoder_masks,
-    "cross_attention": cross_attention,
-    "attend_with_cache": attend_with_cache,
+# ---------------------------------------------------------------- the answers, one row per exercise
+@dataclass(frozen=True)
+class Answer:
+    """What the instructors hold for one exercise of :data:`utils.checks.exercises.EXERCISES`.
+
+    ``references``: the reference functions its checker asks for, by the name it asks
+    (:func:`utils.checks.core.use_references`): usually the exercise's own name; two parts for
+    ``split_merge_heads``; none for ``hard_glimpse``, a sampler whose cases carry their own answers
+    (a chi-square test of the draws). ``own``: the course's names in ``utils/`` that *are* the
+    answer: an answer that imports or runs one of them is the course's implementation, not the
+    learner's (:mod:`grading.audit` reads the source, :mod:`grading.judge` what ran). Empty where
+    ``utils/`` has no counterpart."""
+
+    references: dict[str, Callable] = field(default_factory=dict)
+    own: frozenset[str] = frozenset()
+
+
+ANSWERS: dict[str, Answer] = {
+    # chapter 1 (context_budget is plain arithmetic: utils/ has no counterpart)
+    "context_budget": Answer({"context_budget": context_budget}),
+    "masked_cross_entropy": Answer({"masked_cross_entropy": sequence_loss}, frozenset({"sequence_loss"})),
+    "decode_loop": Answer({"decode_loop": decode_loop}, frozenset({"teacher_forced"})),
+    "position_error_rates": Answer({"position_error_rates": position_error_rates}, frozenset({"position_error_rates"})),
+    # chapter 2
+    "additive_score": Answer({"additive_score": additive_score}, frozenset({"AdditiveScore"})),
+    "masked_softmax": Answer({"masked_softmax": masked_softmax}, frozenset({"masked_softmax", "_masked_softmax"})),
+    "attend": Answer({"attend": attend}, frozenset({"attend"})),
+    # chapter 3
+    "soft_glimpse": Answer({"soft_glimpse": soft_glimpse}, frozenset({"soft_glimpse", "SoftAttention"})),
+    "hard_glimpse": Answer({}, frozenset({"hard_glimpse", "HardAttention"})),
+    "reinforce_surrogate": Answer({"reinforce_surrogate": reinforce_loss}, frozenset({"reinforce_loss"})),
+    # chapter 4; masked_softmax is chapter 2's exercise, which chapter 4's text invites the learner
+    # to reuse, while attend does the whole of attend_source (mask, softmax, weighted sum) in one call
+    "alignment_scores": Answer({"alignment_scores": alignment_scores}, frozenset({"AdditiveScore", "AdditiveAttention"})),
+    "attend_source": Answer({"attend_source": attend_source}, frozenset({"attend"})),
+    "decoder_step": Answer({"decoder_step": decoder_step}, frozenset({"step"})),
+    # chapter 5
+    "general_score": Answer({"general_score": general_score}, frozenset({"GeneralScore", "LuongAttention"})),
+    "luong_step": Answer({"luong_step": luong_step}, frozenset({"step"})),
+    "local_p": Answer({"local_p": local_p}, frozenset({"local_weights", "predict_position", "LuongAttention"})),
+    # chapter 6
+    "causal_attention": Answer({"causal_attention": causal_attention},
+                               frozenset({"scaled_dot_product_attention", "causal_mask"})),
+    "split_merge_heads": Answer({"split_heads": split_heads, "merge_heads": merge_heads},
+                                frozenset({"_split_heads", "_merge_heads"})),
+    "sinusoidal_encoding": Answer({"sinusoidal_encoding": sinusoidal_positional_encoding},
+                                  frozenset({"sinusoidal_positional_encoding", "SinusoidalPositionalEncoding"})),
+    # chapter 7
+    "decoder_masks": Answer({"decoder_masks": decoder_masks}, frozenset({"causal_mask", "padding_mask", "length_mask"})),
+    "cross_attention": Answer({"cross_attention": cross_attention}, frozenset({"scaled_dot_product_attention", "attend_kv"})),
+    "attend_with_cache": Answer({"attend_with_cache": attend_with_cache},
+                                frozenset({"scaled_dot_product_attention", "attend_kv", "forward_cached"})),
 }
+
+# Derived: the reference functions by the name a checker asks for, and the own-implementation names
+# by exercise (what grading.audit and grading.judge read).
+REFERENCES: dict[str, Callable] = {key: fn for answer in ANSWERS.values() for key, fn in answer.references.items()}
+OWN_IMPLEMENTATION: dict[str, set[str]] = {name: set(answer.own) for name, answer in ANSWERS.items() if answer.own}

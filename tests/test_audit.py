@@ -12,8 +12,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grading.audit import OWN_IMPLEMENTATION, scan
 from grading.audit import own_implementation_uses as uses
+from grading.audit import scan
+from grading.references import ANSWERS, OWN_IMPLEMENTATION
 from tests.test_grading import CHEATS_02, CHEATS_05, IMPORTS_02, MIXED_06
 from tools.grade import audit
 from tools.notebooks import solution_paths
@@ -261,9 +262,7 @@ def test_every_name_in_the_own_implementation_table_exists_in_utils():
 
 
 def test_every_exercise_the_course_implements_has_its_names_in_the_table():
-    from grading.references import REFERENCES
-
-    for exercise, reference in REFERENCES.items():
-        if reference.__module__.startswith("utils."):   # the reference *is* the course's function
-            assert reference.__name__ in OWN_IMPLEMENTATION.get(exercise, set()), exercise
-    assert set(CHECKS) - set(OWN_IMPLEMENTATION) == {"context_budget"}   # plain arithmetic: no counterpart
+    for exercise, answer in ANSWERS.items():
+        for reference in answer.references.values():
+            if reference.__module__.startswith("utils."):   # the reference *is* the course's function
+                assert reference.__name__ in answer.own, exercise

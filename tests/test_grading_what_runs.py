@@ -12,9 +12,9 @@ import nbformat
 import pytest
 import torch
 
-from grading.audit import OWN_IMPLEMENTATION
 from grading.judge import judge
 from grading.needed import cells_to_run, defined_and_used
+from grading.references import OWN_IMPLEMENTATION
 from tools.notebooks import solution_paths
 from utils.checks.record import Recorder
 from utils.checks.submit import record

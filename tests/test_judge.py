@@ -11,7 +11,7 @@ from grading.judge import judge
 from tools.grade import expected
 from utils.checks import core
 from utils.checks.record import FORMAT, Recorder, Replayer, decode, encode, fingerprint
-from utils.checks.submit import CHECKS, record
+from utils.checks.submit import record
 
 
 def causal(query, key, value):
@@ -85,14 +85,6 @@ def test_replay_gives_back_gradients_and_in_place_changes():
     out2.backward()
     assert torch.equal(out.detach(), out2.detach()) and torch.equal(r2, torch.tensor([2.0, 6.0]))
     assert torch.allclose(lp2.grad, torch.tensor([-1.0, -3.0]))
-
-
-def test_every_exercise_has_a_check_and_a_reference():
-    from grading.references import REFERENCES
-
-    assert len(CHECKS) == 22
-    names = set(REFERENCES) | {"hard_glimpse"}          # its cases carry their own answers
-    assert names >= set(CHECKS) - {"split_merge_heads"} and {"split_heads", "merge_heads"} <= names
 
 
 def stored_expected_differences(path) -> list[str]:

@@ -25,6 +25,7 @@ import warnings
 from typing import Any
 
 from utils.checks.core import recording
+from utils.checks.exercises import EXERCISES
 from utils.checks.record import FORMAT, Recorder
 
 __all__ = ["submit", "record", "check_by_name", "CHECKS", "MIME", "GRADER_ENV", "JUDGE_ENV", "COURSE_JUDGE"]
@@ -34,31 +35,8 @@ GRADER_ENV = "ATTENTION_GRADER"
 JUDGE_ENV = "ATTENTION_JUDGE"
 COURSE_JUDGE = "grading.judge:judge"  # what the course's own runs set JUDGE_ENV to
 
-# check name (as in submit("…")) -> "module:function"
-CHECKS = {
-    "context_budget": "utils.checks.seq2seq:check_context_budget",
-    "masked_cross_entropy": "utils.checks.seq2seq:check_masked_cross_entropy",
-    "decode_loop": "utils.checks.seq2seq:check_decode_loop",
-    "position_error_rates": "utils.checks.seq2seq:check_position_error_rates",
-    "additive_score": "utils.checks.attention:check_additive_score",
-    "masked_softmax": "utils.checks.attention:check_masked_softmax",
-    "attend": "utils.checks.attention:check_attend",
-    "soft_glimpse": "utils.checks.glimpse:check_soft_glimpse",
-    "hard_glimpse": "utils.checks.glimpse:check_hard_glimpse",
-    "reinforce_surrogate": "utils.checks.glimpse:check_reinforce_surrogate",
-    "alignment_scores": "utils.checks.bahdanau:check_alignment_scores",
-    "attend_source": "utils.checks.bahdanau:check_attend_source",
-    "decoder_step": "utils.checks.bahdanau:check_decoder_step",
-    "general_score": "utils.checks.luong:check_general_score",
-    "luong_step": "utils.checks.luong:check_luong_step",
-    "local_p": "utils.checks.luong:check_local_p",
-    "causal_attention": "utils.checks.self_attention:check_causal_attention",
-    "split_merge_heads": "utils.checks.self_attention:check_split_merge_heads",
-    "sinusoidal_encoding": "utils.checks.self_attention:check_sinusoidal_encoding",
-    "decoder_masks": "utils.checks.transformer:check_decoder_masks",
-    "cross_attention": "utils.checks.transformer:check_cross_attention",
-    "attend_with_cache": "utils.checks.transformer:check_attend_with_cache",
-}
+# check name (as in submit("…")) -> "module:function": derived from the one table of exercises
+CHECKS = {name: exercise.checker for name, exercise in EXERCISES.items()}
 
 
 def check_by_name(name: str):
