@@ -36,8 +36,6 @@ import copy
 import hashlib
 import json
 import os
-import signal
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +44,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from utils.checks.record import decode
+from utils.checks.timing import _Timeout, time_limit
 
 __all__ = ["Case", "CheckResult", "run_check", "NOT_IMPLEMENTED", "compare_outputs", "time_limit",
            "use_references", "recording", "capturing_expected", "course_implementation", "ATOL", "RTOL",
@@ -154,8 +155,6 @@ def capturing_expected():
 
 def _stored(name: str, description: str) -> Any:
     if _STATE["store"] is None:
-        from utils.checks.record import decode
-
         raw = json.loads(STORE_PATH.read_text()) if STORE_PATH.exists() else {}
         _STATE["store"] = {check: {desc: decode(v) for desc, v in cases.items()}
                            for check, cases in raw.items()}
@@ -234,34 +233,6 @@ class CheckResult:
     def _ipython_display_(self) -> None:
         # The verdict was printed already; showing the object again would only repeat it.
         pass
-
-
-class _Timeout(Exception):
-    pass
-
-
-@contextmanager
-def time_limit(seconds: float):
-    """Stop code that runs too long (only possible in the main thread, where notebooks run)."""
-    usable = (
-        seconds
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Timeout()
-
-    previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _short(x: Any, limit: int = 80) -> str:

@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from utils.checks.timing import _Timeout
+
 __all__ = ["encode", "decode", "fingerprint", "same_inputs", "Recorder", "Replayer", "ReplayMismatch", "Unrecordable"]
 
 FORMAT = 2  # 2: fingerprints compare floats with a tolerance (1: bit for bit)
@@ -286,8 +288,6 @@ class Recorder:
 
 
 def _exception(name: str, message: str) -> BaseException:
-    from utils.checks.core import _Timeout
-
     if name == "NotImplementedError":
         return NotImplementedError(message)
     if name == "_Timeout":
