@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from utils.beam import beam_search, select_state
-from utils.seq2seq import Seq2Seq, length_mask, source_gradient_norms
+from utils.diagnostics import source_gradient_norms
+from utils.seq2seq import Seq2Seq, length_mask
 from utils.transformer import MultiHeadAttention, TransformerEncoder, causal_mask, padding_mask
 from utils.transformer_decoder import (
     TransformerDecoder,

@@ -15,6 +15,7 @@ import torch
 
 from utils import attention as A
 from utils import bahdanau as BA
+from utils import diagnostics as D
 from utils import glimpse as G
 from utils import luong as L
 from utils import positional as P
@@ -257,8 +258,8 @@ BAD = [
     ("seq2seq teacher_forcing", lambda: MODEL(SRC, LEN, TGT, teacher_forcing=1.5), ValueError, "teacher_forcing"),
     ("greedy max_len 0", lambda: MODEL.greedy_decode(SRC, LEN, 0), ValueError, "max_len must be at least 1"),
     ("greedy max_len float", lambda: MODEL.greedy_decode(SRC, LEN, 2.5), TypeError, "max_len must be an int"),
-    ("gradient norms padded", lambda: S2.source_gradient_norms(MODEL, SRC, LEN, TGT, TGT), ValueError, "unpadded"),
-    ("gradient norms float lengths", lambda: S2.source_gradient_norms(MODEL, SRC, LEN.float(), TGT, TGT), TypeError, "src_lengths must hold integers"),
+    ("gradient norms padded", lambda: D.source_gradient_norms(MODEL, SRC, LEN, TGT, TGT), ValueError, "unpadded"),
+    ("gradient norms float lengths", lambda: D.source_gradient_norms(MODEL, SRC, LEN.float(), TGT, TGT), TypeError, "src_lengths must hold integers"),
     # ---------------------------------------------------------------- bahdanau
     ("bahdanau tgt id", lambda: BAH(SRC, LEN, torch.full((2, 3), 12)), ValueError, "tgt_in holds ids from 12"),
     ("bahdanau src id", lambda: BAH(torch.full((2, 3), 10), LEN, TGT), ValueError, "src holds ids from 10 to 10"),
