@@ -18,7 +18,7 @@ from utils.luong import (
     window_mask,
     windowed_dot_attention,
 )
-from utils.seq2seq import length_mask
+from utils.masks import length_mask
 
 
 def _layer(score, window="global", **kw):

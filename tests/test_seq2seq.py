@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from utils.seq2seq import Encoder, PlainDecoder, PlainState, Seq2Seq, length_mask
+from utils.masks import length_mask
+from utils.seq2seq import Encoder, PlainDecoder, PlainState, Seq2Seq
 
 V = 9  # vocabulary size used by the small models below
 
@@ -28,17 +29,6 @@ def padded_batch(seed=0):
     src = src.masked_fill(~length_mask(lengths, 6), 0)
     tgt_in = torch.cat([torch.ones(3, 1, dtype=torch.long), torch.randint(4, V, (3, 4), generator=g)], 1)
     return src, lengths, tgt_in
-
-
-# ---------------------------------------------------------------------------- masks
-def test_length_mask():
-    m = length_mask(torch.tensor([3, 1, 4]), 5)
-    assert m.dtype == torch.bool and m.shape == (3, 5)
-    assert m.tolist()[1] == [True, False, False, False, False]
-    assert m.sum(1).tolist() == [3, 1, 4]
-    assert length_mask(torch.tensor([2, 3])).shape == (2, 3)  # max_len defaults to the longest
-    with pytest.raises(ValueError, match="1-D"):
-        length_mask(torch.ones(2, 2, dtype=torch.long))
 
 
 # ---------------------------------------------------------------------------- encoder

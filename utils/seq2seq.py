@@ -16,7 +16,8 @@ A decoder may also offer ``teacher_forced(tgt_in, state, enc_out, src_mask) -> (
 weights)``, a fast path for full teacher forcing that must agree with stepping (tested).
 
 ``src_mask (B, S)`` is True at real source tokens and False at padding ("may attend"), the
-convention of :mod:`utils.attention`.
+convention of :mod:`utils.attention`; :meth:`Seq2Seq.encode` makes it with
+:func:`utils.masks.length_mask`.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from utils.masks import length_mask
 from utils.validate import require_int, require_lengths, require_number, require_tensor, require_token_ids
 
-__all__ = ["CELLS", "length_mask", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq"]
+__all__ = ["CELLS", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq"]
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -37,27 +39,6 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 def _check_cell(cell: str) -> None:
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-
-
-def length_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
-    """``(B,)`` lengths -> ``(B, max_len)`` bool mask, True at real tokens, on ``lengths``' device.
-
-    >>> length_mask(torch.tensor([3, 1]), 4)
-    tensor([[ True,  True,  True, False],
-            [ True, False, False, False]])
-
-    A length of 0 gives a row of False; an empty batch gives a ``(0, max_len)`` mask.
-
-    Raises:
-        TypeError: ``lengths`` not an integer tensor; ``max_len`` not an int.
-        ValueError: ``lengths`` not 1-D, negative, or above ``max_len``.
-    """
-    if max_len is not None:
-        max_len = require_int("max_len", max_len, minimum=0)
-    require_lengths("lengths", lengths, max_len=max_len, min_length=0)
-    max_len = (int(lengths.max()) if len(lengths) else 0) if max_len is None else max_len
-    positions = torch.arange(max_len, device=lengths.device)  # (S,)
-    return positions.unsqueeze(0) < lengths.unsqueeze(1)  # (1, S) < (B, 1) -> (B, S)
 
 
 def _check_batch(src: torch.Tensor, src_lengths: torch.Tensor, vocab_size: int | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Self-attention with queries, keys and values: multi-head attention, masks, the encoder.
+"""Self-attention with queries, keys and values: multi-head attention and the encoder.
 
 Shapes (batch first, always)::
 
@@ -9,8 +9,9 @@ Shapes (batch first, always)::
 values have ``d_v = d_k`` here), as in Vaswani et al. (2017). In this course ``H`` is the hidden
 size of a recurrent network, not a number of heads.
 
-**Masks.** Every boolean mask here means **True = may attend**, the course's convention and that
-of :func:`torch.nn.functional.scaled_dot_product_attention`. ``torch.nn.MultiheadAttention``
+**Masks** (:mod:`utils.masks` builds them from lengths and from order). Every boolean mask here
+means **True = may attend**, the course's convention and that of
+:func:`torch.nn.functional.scaled_dot_product_attention`. ``torch.nn.MultiheadAttention``
 uses the opposite one for booleans (True = *ignore*), so to give it one of our masks, pass
 ``~mask``. Float masks mean the same everywhere: they are added to the scores (``-inf`` blocks).
 ``key_padding_mask`` is ``(B, T_k)`` (True = a real token); ``attn_mask`` is ``(T_q, T_k)``,
@@ -31,58 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.attention import scaled_dot_product_attention
-from utils.validate import (
-    require_features,
-    require_float,
-    require_int,
-    require_lengths,
-    require_mask,
-    require_number,
-    require_same_dtype,
-    require_tensor,
-    resolve_device,
-)
+from utils.masks import causal_mask
+from utils.validate import require_features, require_float, require_int, require_mask, require_number, require_same_dtype, require_tensor
 
-__all__ = [
-    "causal_mask", "padding_mask", "MultiHeadAttention",
-    "TransformerEncoderBlock", "TransformerEncoder",
-]
-
-
-def causal_mask(T_q: int, T_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
-    """``(T_q, T_k)`` bool, True where key ``j <= t``: query ``t`` may see positions ``0..t`` only.
-
-    Raises:
-        TypeError: ``T_q``/``T_k`` not ints; ``device`` not a str or device.
-        ValueError: negative sizes; a device this machine does not have.
-    """
-    T_q = require_int("T_q", T_q, minimum=0)
-    T_k = T_q if T_k is None else require_int("T_k", T_k, minimum=0)
-    if isinstance(device, str):
-        device = resolve_device(device)
-    return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril()
-
-
-def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
-    """``(B, T)`` bool from ``lengths (B,)``: True on the first ``lengths[b]`` (real) positions.
-
-    ``T`` is ``max_len``, or the longest length if None. A length of 0 gives a row of False (a
-    fully masked row, which attention turns into zero weights).
-
-    Raises:
-        TypeError: ``lengths`` not integers (a list of ints is accepted); ``max_len`` not an int.
-        ValueError: ``lengths`` not 1-D, negative, or longer than ``max_len``.
-    """
-    if not isinstance(lengths, torch.Tensor):
-        try:
-            lengths = torch.as_tensor(lengths)
-        except (TypeError, ValueError, RuntimeError):
-            raise TypeError(f"lengths must be a 1-D tensor or list of ints, got {type(lengths).__name__}") from None
-    if max_len is not None:
-        max_len = require_int("max_len", max_len, minimum=0)
-    require_lengths("lengths", lengths, max_len=max_len, min_length=0)
-    T = (int(lengths.max()) if len(lengths) else 0) if max_len is None else max_len
-    return torch.arange(T, device=lengths.device) < lengths.unsqueeze(1)  # (1, T) < (B, 1) -> (B, T)
+__all__ = ["MultiHeadAttention", "TransformerEncoderBlock", "TransformerEncoder"]
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:

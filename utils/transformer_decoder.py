@@ -36,8 +36,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.device import model_seed
+from utils.masks import length_mask
 from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_positional_encoding
-from utils.seq2seq import Seq2Seq, length_mask
+from utils.seq2seq import Seq2Seq
 from utils.transformer import MultiHeadAttention, TransformerEncoder, _check_x
 from utils.validate import require_int, require_lengths, require_mask, require_tensor, require_token_ids
 
