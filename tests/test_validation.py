@@ -23,6 +23,7 @@ from utils import positional as P
 from utils import seq2seq as S2
 from utils import training as TR
 from utils import transformer as T
+from utils import validate as VA
 from utils.data import (
     BucketBatches,
     Vocab,
@@ -389,6 +390,16 @@ BAD = [
     ("resolve_device gpu", lambda: resolve_device("gpu"), ValueError, "this machine has ['cpu'"),
     ("resolve_device cuda:7", lambda: resolve_device("cuda:7"), ValueError, "is not available on this machine"),
     ("resolve_device list", lambda: resolve_device(["cpu"]), TypeError, "device must be a str or torch.device"),
+    # ---------------------------------------------------------------- the models' shared checks (utils.validate)
+    ("source batch too long", lambda: VA.require_source_batch(torch.ones(1, 5, dtype=long), torch.tensor([5]), 10, max_positions=4), ValueError, "src has 5 positions but the encoder's max_len is 4"),
+    ("source batch lengths batch", lambda: VA.require_source_batch(SRC, torch.tensor([3]), 10, min_length=0), ValueError, "src_lengths has shape (1,) but src has batch size 2"),
+    ("source batch lengths 0", lambda: VA.require_source_batch(SRC, torch.tensor([3, 0]), 10), ValueError, "src_lengths must lie in [1, 3]"),
+    ("src_mask shape", lambda: VA.require_src_mask(torch.ones(2, 4, dtype=torch.bool), 2, 3), ValueError, "src_mask must be (B, S) = (2, 3), got shape (2, 4)"),
+    ("src_mask float", lambda: VA.require_src_mask(torch.ones(2, 3), 2, 3), TypeError, "src_mask must be a bool tensor (True = a real token)"),
+    ("query 4-D", lambda: VA.require_query_and_annotations(r(2, 1, 1, 5), r(2, 3, 10)), ValueError, "query must be (B, H) or (B, T, H)"),
+    ("annotations size", lambda: VA.require_query_and_annotations(r(2, 5), r(2, 3, 9), 5, 10), ValueError, "enc_out must be (B, S, 10) with B = 2, got shape (2, 3, 9)"),
+    ("sequence 2-D", lambda: VA.require_sequence("x", r(3, 8), 8), ValueError, "x must be (B, T, 8), got shape (3, 8)"),
+    ("choice", lambda: VA.require_choice("cell", "lstm2", ["gru", "lstm"]), ValueError, "cell must be one of ['gru', 'lstm'], got 'lstm2'"),
 ]
 
 
@@ -477,6 +488,9 @@ EDGE = [
     ("length_mask empty, longest length", lambda: M.length_mask(torch.zeros(0, dtype=long)).shape == (0, 0)),
     ("length_mask empty batch", lambda: M.length_mask(torch.zeros(0, dtype=long), 4).shape == (0, 4)),
     ("causal_mask 0", lambda: M.causal_mask(0).shape == (0, 0)),
+    ("source batch S = 0 without min_length", lambda: VA.require_source_batch(torch.zeros(2, 0, dtype=long), torch.zeros(2, dtype=long), 10, min_length=0) == (2, 0)),
+    ("source batch B = 0", lambda: VA.require_source_batch(torch.zeros(0, 3, dtype=long), torch.zeros(0, dtype=long), 10) == (0, 3)),
+    ("src_mask None", lambda: VA.require_src_mask(None, 2, 3) is None),
     ("sinusoid float64", lambda: P.sinusoidal_positional_encoding(4, 7, dtype=f64).dtype == f64),
     ("sinusoid module float64", lambda: SPE(r(1, 3, 8, dtype=f64)).dtype == f64),
     ("sinusoid float16", lambda: SPE(r(1, 3, 8).half()).dtype == torch.float16 and _finite(SPE(r(1, 3, 8).half()))),

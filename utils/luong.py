@@ -32,13 +32,15 @@ from torch import nn
 from utils.attention import AdditiveScore, GeneralScore, _pool, attention_pool, masked_softmax
 from utils.device import model_seed
 from utils.validate import (
+    require_choice,
     require_finite,
     require_float,
     require_int,
     require_lengths,
-    require_mask,
     require_number,
+    require_query_and_annotations,
     require_same_dtype,
+    require_src_mask,
     require_tensor,
     require_token_ids,
 )
@@ -141,9 +143,7 @@ def local_weights(scores: torch.Tensor, position: torch.Tensor, w: float,
         raise ValueError(f"gaussian=True needs w > 0 (the Gaussian's sigma is w/2), got w={w}")
     if gaussian and w / 2.0 == 0.0:
         raise ValueError(f"w={w} is too small for gaussian=True: sigma = w/2 underflows to 0")
-    require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
-    if src_mask is not None and (src_mask.dim() != 2 or src_mask.shape != (scores.shape[0], S)):
-        raise ValueError(f"src_mask must be (B, S) = {(scores.shape[0], S)}, got shape {tuple(src_mask.shape)}")
+    require_src_mask(src_mask, scores.shape[0], S)
     require_number("w", w, low=0.0)
     _require_finite_position("position", position)
     allowed = _window_mask(position, S, w)  # (B, T, S)
@@ -269,10 +269,8 @@ class LuongAttention(nn.Module):
                  window: str = "global", w: float = 2, max_src_len: int | None = None,
                  attention_size: int | None = None, gaussian: bool | None = None) -> None:
         super().__init__()
-        if score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-        if window not in WINDOWS:
-            raise ValueError(f"window must be one of {WINDOWS}, got {window!r}")
+        require_choice("score", score, SCORES)
+        require_choice("window", window, WINDOWS)
         if score == "dot" and query_size != key_size:
             raise ValueError(f"the dot score needs query_size == key_size, got {query_size} and {key_size}")
         if score == "location" and not max_src_len:
@@ -350,20 +348,10 @@ class LuongAttention(nn.Module):
             :class:`LuongAttentionOutput` ``(context, weights, position)`` with a ``T`` axis
             only if ``query`` had one.
         """
-        require_tensor("query", query)
-        require_tensor("enc_out", enc_out)
-        if query.dim() not in (2, 3) or query.shape[-1] != self.query_size:
-            raise ValueError(f"query must be (B, {self.query_size}) or (B, T, {self.query_size}), "
-                             f"got shape {tuple(query.shape)}")
-        if enc_out.dim() != 3 or enc_out.shape[0] != query.shape[0] or enc_out.shape[-1] != self.key_size:
-            raise ValueError(f"enc_out must be (B, S, {self.key_size}) with B = {query.shape[0]}, "
-                             f"got shape {tuple(enc_out.shape)}")
-        B, S = enc_out.shape[:2]
+        B, S = require_query_and_annotations(query, enc_out, self.query_size, self.key_size)
         require_float("query", query)
         require_same_dtype(("query", query), ("enc_out", enc_out))
-        require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
-        if src_mask is not None and tuple(src_mask.shape) != (B, S):
-            raise ValueError(f"src_mask must be (B, S) = {(B, S)}, got shape {tuple(src_mask.shape)}")
+        require_src_mask(src_mask, B, S)
         if step is not None:
             require_tensor("step", step)
             if step.is_floating_point():

@@ -29,30 +29,11 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from utils.masks import length_mask
-from utils.validate import require_int, require_lengths, require_number, require_tensor, require_token_ids
+from utils.validate import require_choice, require_int, require_number, require_source_batch, require_tensor, require_token_ids
 
 __all__ = ["CELLS", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq"]
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-
-
-def _check_cell(cell: str) -> None:
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-
-
-def _check_batch(src: torch.Tensor, src_lengths: torch.Tensor, vocab_size: int | None = None) -> None:
-    """``src (B, S)`` ids in the vocabulary, ``src_lengths (B,)`` integers in ``[1, S]``."""
-    require_tensor("src", src, dim=2, shape="(B, S) token ids")
-    if vocab_size is not None:
-        require_token_ids("src", src, vocab_size)
-    if src.shape[1] == 0 and src.shape[0]:
-        raise ValueError(f"src has no positions (shape {tuple(src.shape)}): every source needs at least one token")
-    if isinstance(src_lengths, torch.Tensor) and src_lengths.dim() == 1 and src_lengths.shape != src.shape[:1]:
-        raise ValueError(
-            f"src_lengths has shape {tuple(src_lengths.shape)} but src has batch size {src.shape[0]}"
-        )
-    require_lengths("src_lengths", src_lengths, batch=src.shape[0], max_len=src.shape[1], min_length=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -84,7 +65,7 @@ class Encoder(nn.Module):
     def __init__(self, vocab_size: int, emb_dim: int, hidden_size: int, cell: str = "gru",
                  bidirectional: bool = False, num_layers: int = 1, pad_id: int = 0) -> None:
         super().__init__()
-        _check_cell(cell)
+        require_choice("cell", cell, sorted(CELLS))
         for name, size in (("vocab_size", vocab_size), ("emb_dim", emb_dim), ("hidden_size", hidden_size),
                            ("num_layers", num_layers)):
             require_int(name, size, minimum=1)
@@ -96,7 +77,7 @@ class Encoder(nn.Module):
                                bidirectional=bidirectional)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor):
-        _check_batch(src, src_lengths, self.embedding.num_embeddings)
+        require_source_batch(src, src_lengths, self.embedding.num_embeddings)
         B, S = src.shape
         embedded = self.embedding(src)  # (B, S, E)
         lengths = src_lengths.cpu()
@@ -154,7 +135,7 @@ class PlainDecoder(nn.Module):
     def __init__(self, vocab_size: int, emb_dim: int, hidden_size: int, context_size: int,
                  cell: str = "gru", feed_context: bool = True, pad_id: int = 0) -> None:
         super().__init__()
-        _check_cell(cell)
+        require_choice("cell", cell, sorted(CELLS))
         self.cell, self.hidden_size, self.feed_context = cell, hidden_size, feed_context
         self.context_size = context_size
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)

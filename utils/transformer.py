@@ -33,7 +33,16 @@ from torch import nn
 
 from utils.attention import scaled_dot_product_attention
 from utils.masks import causal_mask
-from utils.validate import require_features, require_float, require_int, require_mask, require_number, require_same_dtype, require_tensor
+from utils.validate import (
+    require_features,
+    require_float,
+    require_int,
+    require_mask,
+    require_number,
+    require_same_dtype,
+    require_sequence,
+    require_tensor,
+)
 
 __all__ = ["MultiHeadAttention", "TransformerEncoderBlock", "TransformerEncoder"]
 
@@ -65,12 +74,6 @@ def _merge_heads(x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 4:
         raise ValueError(f"x must be (B, H, T, d), got shape {tuple(x.shape)}")
     return x.transpose(-3, -2).flatten(-2)  # (B, h, T, d_k) -> (B, T, h, d_k) -> (B, T, h*d_k)
-
-
-def _check_x(x, d_model: int, name: str = "x") -> None:
-    require_tensor(name, x, dim=3, shape=f"(B, T, {d_model})")
-    if x.shape[-1] != d_model:
-        raise ValueError(f"{name} must be (B, T, {d_model}), got shape {tuple(x.shape)}")
 
 
 class MultiHeadAttention(nn.Module):
@@ -191,7 +194,7 @@ class MultiHeadAttention(nn.Module):
             ValueError: ``query`` not ``(B, T_q, E)``; ``k``, ``v`` not ``(B, h, T_k, d_k)`` with
                 the query's ``B``, this module's ``h`` and ``d_k``; masks of the wrong shape.
         """
-        _check_x(query, self.embed_dim, "query")
+        require_sequence("query", query, self.embed_dim)
         require_float("query", query)
         B, T_q, _ = query.shape
         want = f"(B={B}, H={self.num_heads}, T_k, d={self.head_dim})"
@@ -246,9 +249,7 @@ class MultiHeadAttention(nn.Module):
     def _check_inputs(self, query, key, value) -> None:
         named = (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim))
         for name, t, size in named:
-            require_tensor(name, t, dim=3, shape=f"(B, T, {size})")
-            if t.shape[-1] != size:
-                raise ValueError(f"{name} must be (B, T, {size}), got shape {tuple(t.shape)}")
+            require_sequence(name, t, size)
             require_float(name, t)
         require_same_dtype(("query", query), ("key", key), ("value", value))
         weight = self.out_proj.weight
@@ -372,7 +373,7 @@ class TransformerEncoderBlock(nn.Module):
         Raises:
             TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
         """
-        _check_x(x, self.self_attn.embed_dim)
+        require_sequence("x", x, self.self_attn.embed_dim)
         def attend(h):
             out, w = self.self_attn(h, h, h, key_padding_mask, need_weights, attn_mask,
                                     average_attn_weights=False, is_causal=is_causal)
@@ -421,7 +422,7 @@ class TransformerEncoder(nn.Module):
             TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
         """
         if len(self.layers):
-            _check_x(x, self.layers[0].self_attn.embed_dim)
+            require_sequence("x", x, self.layers[0].self_attn.embed_dim)
         all_weights = []
         for layer in self.layers:
             x, w = layer(x, key_padding_mask, attn_mask, is_causal, need_weights)

@@ -39,8 +39,8 @@ from utils.device import model_seed
 from utils.masks import length_mask
 from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_positional_encoding
 from utils.seq2seq import Seq2Seq
-from utils.transformer import MultiHeadAttention, TransformerEncoder, _check_x
-from utils.validate import require_int, require_lengths, require_mask, require_tensor, require_token_ids
+from utils.transformer import MultiHeadAttention, TransformerEncoder
+from utils.validate import require_choice, require_int, require_sequence, require_source_batch, require_src_mask, require_tensor, require_token_ids
 
 __all__ = ["TransformerDecoderBlock", "TransformerSourceEncoder", "TransformerDecoderState",
            "TransformerDecoder", "build_transformer_model", "cross_attention_maps"]
@@ -89,8 +89,8 @@ class TransformerDecoderBlock(nn.Module):
         Raises:
             TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``tgt`` is the query).
         """
-        _check_x(tgt, self.self_attn.embed_dim, "tgt")
-        _check_x(memory, self.self_attn.embed_dim, "memory")
+        require_sequence("tgt", tgt, self.self_attn.embed_dim)
+        require_sequence("memory", memory, self.self_attn.embed_dim)
 
         def self_attend(h):
             return self.self_attn(h, h, h, tgt_key_padding_mask, False, tgt_mask, is_causal=tgt_is_causal)[0]
@@ -114,7 +114,7 @@ class TransformerDecoderBlock(nn.Module):
             ValueError: ``x`` not ``(B, T, d_model)``; a cache not ``(B, H, P, d)``.
             TypeError, ValueError: otherwise as :meth:`MultiHeadAttention.attend_kv`.
         """
-        _check_x(x, self.self_attn.embed_dim, "x")
+        require_sequence("x", x, self.self_attn.embed_dim)
         B, H, d = x.shape[0], self.self_attn.num_heads, self.self_attn.head_dim
         for name, t in (("self_k", self_k), ("self_v", self_v)):
             require_tensor(name, t, dim=4, shape=f"(B={B}, H={H}, P, d={d})")
@@ -180,8 +180,7 @@ class _Embedder(nn.Module):
         for name, size in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads),
                            ("d_ff", d_ff), ("num_layers", num_layers), ("max_len", max_len)):
             require_int(name, size, minimum=1)
-        if positional not in POSITIONAL:
-            raise ValueError(f"positional must be one of {sorted(POSITIONAL)}, got {positional!r}")
+        require_choice("positional", positional, sorted(POSITIONAL))
         require_int("pad_id", pad_id, minimum=0, maximum=vocab_size - 1)
         self.d_model, self.max_len = d_model, max_len
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
@@ -256,11 +255,8 @@ class TransformerSourceEncoder(_Embedder):
         return self.dropout(x + pe.to(x.dtype))
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        require_token_ids("src", src, self.embedding.num_embeddings, dim=2, shape="(B, S) token ids")
-        B, S = src.shape
-        if S > self.max_len:
-            raise ValueError(f"src has {S} positions but the encoder's max_len is {self.max_len}")
-        require_lengths("src_lengths", src_lengths, batch=B, max_len=S, min_length=0)
+        B, S = require_source_batch(src, src_lengths, self.embedding.num_embeddings, min_length=0,
+                                    max_positions=self.max_len)
         keep = length_mask(src_lengths.to(src.device), S)  # (B, S), True = a real token
         x = self._embed_both_ends(src, src_lengths) if self.count_from_end else self.embed(src)
         enc_out, _ = self.encoder(x, key_padding_mask=keep)  # (B, S, d_model)
@@ -387,7 +383,7 @@ class TransformerDecoder(_Embedder):
         B, S = prev_token.shape[0], state.cross_k.shape[3]
         if state.cross_k.shape[0] != B:
             raise ValueError(f"state holds {state.cross_k.shape[0]} rows but prev_token has {B}")
-        _check_src_mask(src_mask, B, S)
+        require_src_mask(src_mask, B, S)
         P = state.self_k.shape[3]
         x = self.embed(prev_token.unsqueeze(1), start=P)  # (B,) -> (B, 1) -> (B, 1, d_model)
         ks, vs, w = [], [], None
@@ -409,13 +405,7 @@ class TransformerDecoder(_Embedder):
                              f"{'' if batch is None else f' with B = {batch}'}, got shape {tuple(enc_out.shape)}")
         if not enc_out.is_floating_point():
             raise TypeError(f"enc_out must be a floating-point tensor, got dtype {enc_out.dtype}")
-        _check_src_mask(src_mask, *enc_out.shape[:2])
-
-
-def _check_src_mask(src_mask, B: int, S: int) -> None:
-    require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
-    if src_mask is not None and tuple(src_mask.shape) != (B, S):
-        raise ValueError(f"src_mask must be (B, S) = {(B, S)}, got shape {tuple(src_mask.shape)}")
+        require_src_mask(src_mask, *enc_out.shape[:2])
 
 
 def build_transformer_model(vocab_size_src: int, vocab_size_tgt: int, d_model: int, num_heads: int, d_ff: int,
