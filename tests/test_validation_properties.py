@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from utils.attention import masked_softmax, scaled_dot_product_attention
-from utils.luong import local_weights
+from utils.local_attention import local_weights
 from utils.masks import length_mask
 from utils.transformer import MultiHeadAttention
 
