@@ -1,4 +1,4 @@
-"""Tests of utils.transformer and utils.positional: equal to PyTorch's modules on copied weights."""
+"""Tests of utils.transformer, utils.positional and utils.transformer_encoder's blocks: equal to PyTorch's modules on copied weights."""
 
 import math
 
@@ -9,7 +9,8 @@ from torch import nn
 
 from utils.masks import causal_mask, length_mask
 from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_positional_encoding
-from utils.transformer import MultiHeadAttention, TransformerEncoder, TransformerEncoderBlock, _merge_heads, _split_heads
+from utils.transformer import MultiHeadAttention, _merge_heads, _split_heads
+from utils.transformer_encoder import TransformerEncoder, TransformerEncoderBlock
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

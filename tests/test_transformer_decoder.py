@@ -9,15 +9,15 @@ from utils.beam import beam_search, select_state
 from utils.diagnostics import source_gradient_norms
 from utils.masks import causal_mask, length_mask
 from utils.seq2seq import Seq2Seq
-from utils.transformer import MultiHeadAttention, TransformerEncoder
+from utils.transformer import MultiHeadAttention
 from utils.transformer_decoder import (
     TransformerDecoder,
     TransformerDecoderBlock,
     TransformerDecoderState,
-    TransformerSourceEncoder,
     build_transformer_model,
     cross_attention_maps,
 )
+from utils.transformer_encoder import TransformerEncoder, TransformerSourceEncoder
 
 TOL = 1e-5
 V = 11
@@ -399,7 +399,6 @@ def test_runs_on_cuda_and_agrees_with_the_cpu():
 
 def test_source_positions_counted_from_both_ends():
     from utils.positional import sinusoidal_positional_encoding
-    from utils.transformer_decoder import TransformerSourceEncoder
 
     enc = TransformerSourceEncoder(14, 16, 4, 32, 1, max_len=12, count_from_end=True)
     src = torch.randint(3, 14, (2, 7), generator=torch.Generator().manual_seed(0))

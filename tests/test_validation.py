@@ -24,6 +24,7 @@ from utils import positional as P
 from utils import seq2seq as S2
 from utils import training as TR
 from utils import transformer as T
+from utils import transformer_encoder as TE
 from utils import validate as VA
 from utils.data import (
     BucketBatches,
@@ -67,8 +68,8 @@ VOCAB = Vocab(list("abc"))
 PAIRS, _ = make_sequence_task("copy", 6, 2, 4, 3)
 SPE = P.SinusoidalPositionalEncoding(8, max_len=4)
 LPE = P.LearnedPositionalEncoding(8, max_len=4)
-BLOCK = T.TransformerEncoderBlock(8, 2, 16)
-STACK = T.TransformerEncoder(2, 8, 2, 16)
+BLOCK = TE.TransformerEncoderBlock(8, 2, 16)
+STACK = TE.TransformerEncoder(2, 8, 2, 16)
 SPANS = [{"year": (0, 2)}] * 2
 
 

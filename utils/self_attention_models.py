@@ -25,7 +25,8 @@ from utils.attention import attention_pool, masked_softmax
 from utils.data.sequences import Vocab
 from utils.masks import length_mask
 from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
-from utils.transformer import MultiHeadAttention, TransformerEncoder
+from utils.transformer import MultiHeadAttention
+from utils.transformer_encoder import TransformerEncoder
 
 __all__ = ["TransformerTagger", "tagging_tensors", "exact_match", "SelfAttentivePooling",
            "BiLSTMSelfAttentionClassifier", "ClassifierOutput"]

@@ -1,4 +1,4 @@
-"""Self-attention with queries, keys and values: multi-head attention and the encoder.
+"""Self-attention with queries, keys and values: multi-head attention (chapter 6).
 
 Shapes (batch first, always)::
 
@@ -44,7 +44,7 @@ from utils.validate import (
     require_tensor,
 )
 
-__all__ = ["MultiHeadAttention", "TransformerEncoderBlock", "TransformerEncoder"]
+__all__ = ["MultiHeadAttention"]
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -342,89 +342,3 @@ class MultiHeadAttention(nn.Module):
             module.in_proj_bias.copy_(torch.cat((self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)))
         module.out_proj.load_state_dict(self.out_proj.state_dict())
         return module
-
-
-# ----------------------------------------------------------------------------------------------
-# The encoder: attention, feed-forward, residuals, layer norm
-# ----------------------------------------------------------------------------------------------
-class TransformerEncoderBlock(nn.Module):
-    """One encoder layer (Vaswani et al. 2017), with names that mirror ``nn.TransformerEncoderLayer``.
-
-    Post-norm (the paper's): ``x = LN(x + MHA(x)); x = LN(x + FFN(x))``. Pre-norm
-    (``norm_first=True``, common in later models): ``x = x + MHA(LN(x)); x = x + FFN(LN(x))``.
-    ``FFN(x) = W_2 relu(W_1 x + b_1) + b_2``. Residuals: He et al. (2016); layer norm: Ba et al. (2016).
-    """
-
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = False, layer_norm_eps: float = 1e-5) -> None:
-        super().__init__()
-        self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
-        self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
-        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.dropout, self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout), nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None, is_causal: bool = False,
-                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``x (B, T, d_model)`` -> ``(x (B, T, d_model), weights (B, h, T, T) or None)``.
-
-        Raises:
-            TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
-        """
-        require_sequence("x", x, self.self_attn.embed_dim)
-        def attend(h):
-            out, w = self.self_attn(h, h, h, key_padding_mask, need_weights, attn_mask,
-                                    average_attn_weights=False, is_causal=is_causal)
-            return self.dropout1(out), w
-
-        def feed_forward(h):
-            return self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(h)))))
-
-        if self.norm_first:
-            a, weights = attend(self.norm1(x))
-            x = x + a
-            x = x + feed_forward(self.norm2(x))
-        else:
-            a, weights = attend(x)
-            x = self.norm1(x + a)
-            x = self.norm2(x + feed_forward(x))
-        return x, weights
-
-    @torch.no_grad()
-    def load_from_torch(self, layer: nn.TransformerEncoderLayer) -> TransformerEncoderBlock:
-        """Copy a ReLU ``nn.TransformerEncoderLayer``'s weights (same sizes and ``norm_first``)."""
-        if layer.norm_first != self.norm_first:
-            raise ValueError(f"norm_first differs: ours {self.norm_first}, layer's {layer.norm_first}")
-        self.self_attn.load_from_torch(layer.self_attn)
-        for name in ("linear1", "linear2", "norm1", "norm2"):
-            getattr(self, name).load_state_dict(getattr(layer, name).state_dict())
-        return self
-
-
-class TransformerEncoder(nn.Module):
-    """A stack of ``num_layers`` :class:`TransformerEncoderBlock`, plus a final LayerNorm if pre-norm."""
-
-    def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = False) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerEncoderBlock(d_model, num_heads, d_ff, dropout, norm_first) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
-
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None, is_causal: bool = False,
-                need_weights: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        """``x (B, T, d_model)`` -> ``(x, [weights (B, h, T, T) per layer] or None)``.
-
-        Raises:
-            TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
-        """
-        if len(self.layers):
-            require_sequence("x", x, self.layers[0].self_attn.embed_dim)
-        all_weights = []
-        for layer in self.layers:
-            x, w = layer(x, key_padding_mask, attn_mask, is_causal, need_weights)
-            all_weights.append(w)
-        return self.norm(x), (all_weights if need_weights else None)
