@@ -59,7 +59,7 @@ OWN_IMPLEMENTATION = {
     "causal_attention": {"scaled_dot_product_attention", "causal_mask"},
     "split_merge_heads": {"_split_heads", "_merge_heads"},
     "sinusoidal_encoding": {"sinusoidal_positional_encoding", "SinusoidalPositionalEncoding"},
-    "decoder_masks": {"causal_mask", "padding_mask", "length_mask"},
+    "decoder_masks": {"causal_mask", "length_mask"},
     "cross_attention": {"scaled_dot_product_attention", "attend_kv"},
     "attend_with_cache": {"scaled_dot_product_attention", "attend_kv", "forward_cached"},
 }

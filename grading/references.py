@@ -15,11 +15,11 @@ import torch
 from utils.attention import attend, masked_softmax, scaled_dot_product_attention
 from utils.bahdanau import BahdanauState
 from utils.glimpse import reinforce_loss, soft_glimpse
-from utils.luong import LuongState, local_weights, predict_position
+from utils.local_attention import local_weights, predict_position
+from utils.luong import LuongState
+from utils.masks import causal_mask, length_mask
 from utils.positional import sinusoidal_positional_encoding
-from utils.seq2seq import length_mask
 from utils.training import position_error_rates, sequence_loss
-from utils.transformer import causal_mask
 
 
 # ---------------------------------------------------------------- chapter 1
