@@ -19,11 +19,11 @@ import torch
 from utils.attention import attend, masked_softmax, scaled_dot_product_attention
 from utils.bahdanau import BahdanauState
 from utils.glimpse import reinforce_loss, soft_glimpse
-from utils.luong import LuongState, local_weights, predict_position
+from utils.local_attention import local_weights, predict_position
+from utils.luong import LuongState
+from utils.masks import causal_mask, length_mask
 from utils.positional import sinusoidal_positional_encoding
-from utils.seq2seq import length_mask
 from utils.training import position_error_rates, sequence_loss
-from utils.transformer import causal_mask
 
 
 # ---------------------------------------------------------------- chapter 1
@@ -185,7 +185,7 @@ ANSWERS: dict[str, Answer] = {
     "sinusoidal_encoding": Answer({"sinusoidal_encoding": sinusoidal_positional_encoding},
                                   frozenset({"sinusoidal_positional_encoding", "SinusoidalPositionalEncoding"})),
     # chapter 7
-    "decoder_masks": Answer({"decoder_masks": decoder_masks}, frozenset({"causal_mask", "padding_mask", "length_mask"})),
+    "decoder_masks": Answer({"decoder_masks": decoder_masks}, frozenset({"causal_mask", "length_mask"})),
     "cross_attention": Answer({"cross_attention": cross_attention}, frozenset({"scaled_dot_product_attention", "attend_kv"})),
     "attend_with_cache": Answer({"attend_with_cache": attend_with_cache},
                                 frozenset({"scaled_dot_product_attention", "attend_kv", "forward_cached"})),

@@ -7,7 +7,8 @@ import torch
 
 from utils.attention import AdditiveScore
 from utils.bahdanau import AdditiveAttention, BahdanauDecoder, BahdanauState, alignment_accuracy, build_bahdanau_model
-from utils.seq2seq import Encoder, Seq2Seq, length_mask
+from utils.masks import length_mask
+from utils.seq2seq import Encoder, Seq2Seq
 
 
 def small_model(seed=0, V_src=9, V_tgt=8, H=6, E=5):

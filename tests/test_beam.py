@@ -9,7 +9,8 @@ from torch import nn
 
 from utils.bahdanau import build_bahdanau_model
 from utils.beam import beam_search, select_state
-from utils.seq2seq import Encoder, PlainDecoder, Seq2Seq, length_mask
+from utils.masks import length_mask
+from utils.seq2seq import Encoder, PlainDecoder, Seq2Seq
 
 PAD, SOS, EOS, A, B_ = 0, 1, 2, 3, 4
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from utils import attention as A
+from utils import local_attention as LA
 from utils import luong as L
 from utils import positional as P
 from utils import training as TR
@@ -105,7 +106,7 @@ def test_luong_local_attention_does_not_read_outside_its_window():
     enc[:, 5] = NAN  # outside the window [t - 1, t + 1] for t = 0..3
     out = att(torch.randn(2, 4, generator=g), enc, step=torch.tensor([0, 3]))
     assert torch.isfinite(out.context).all()
-    ctx, weights, _ = L.windowed_dot_attention(torch.randn(2, 4, generator=g), enc, torch.tensor([9, 0]), 1)
+    ctx, weights, _ = LA.windowed_dot_attention(torch.randn(2, 4, generator=g), enc, torch.tensor([9, 0]), 1)
     assert torch.isfinite(ctx).all() and torch.equal(ctx[0], torch.zeros(4))  # window past the end
 
 
@@ -156,11 +157,11 @@ def test_local_attention_is_unchanged_on_finite_input(seed):
     s = torch.arange(S, dtype=torch.float32)
     inside = (s - position.unsqueeze(-1)).abs() <= 2  # the window [p_t - w, p_t + w], w = 2
     gauss = torch.exp(-((s - position.unsqueeze(-1)) ** 2) / (2.0 * 1.0 ** 2))  # sigma = w / 2
-    assert torch.equal(L.window_mask(position, S, 2), inside)
-    assert torch.equal(L.gaussian_factor(position, S, 1.0), gauss)
-    assert torch.equal(L.local_weights(scores, position, 2), A.masked_softmax(scores, inside) * gauss)
+    assert torch.equal(LA.window_mask(position, S, 2), inside)
+    assert torch.equal(LA.gaussian_factor(position, S, 1.0), gauss)
+    assert torch.equal(LA.local_weights(scores, position, 2), A.masked_softmax(scores, inside) * gauss)
     query, enc, center = torch.randn(B, 4, generator=g), torch.randn(B, S, 4, generator=g), torch.tensor([0, 5])
-    ctx, weights, positions = L.windowed_dot_attention(query, enc, center, 2)
+    ctx, weights, positions = LA.windowed_dot_attention(query, enc, center, 2)
     keys = enc.gather(1, positions.unsqueeze(-1).expand(-1, -1, 4))
     assert torch.equal(ctx, (weights.unsqueeze(1) @ keys).squeeze(1))
 

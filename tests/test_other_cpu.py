@@ -109,8 +109,9 @@ NUMERIC_TESTS = ["test_attention.py", "test_bahdanau.py", "test_beam.py", "test_
                  "test_check_hints.py", "test_checks_attention.py", "test_checks_bahdanau.py",
                  "test_checks_transformer.py", "test_no_silent_results.py",
                  "test_checks_glimpse.py", "test_checks_luong.py", "test_checks_self_attention.py",
-                 "test_checks_seq2seq.py", "test_glimpse.py", "test_judge.py", "test_luong.py",
-                 "test_self_attention_models.py", "test_seq2seq.py", "test_training.py",
+                 "test_checks_seq2seq.py", "test_glimpse.py", "test_judge.py", "test_local_attention.py", "test_luong.py",
+                 "test_self_attention_models.py", "test_seq2seq.py", "test_length_experiment.py",
+                 "test_diagnostics.py", "test_training.py",
                  "test_transformer.py", "test_validation.py", "test_validation_properties.py"]
 
 

@@ -7,8 +7,8 @@ from utils.bahdanau import build_bahdanau_model
 from utils.data import BucketBatches, iterate_batches, make_date_task, make_sequence_task
 from utils.data.digits import canvas_batches, make_digit_canvases
 from utils.device import model_seed, seed_everything, seed_offset
+from utils.length_experiment import build_plain_model, length_experiment_config
 from utils.luong import build_luong_model
-from utils.seq2seq import build_plain_model, length_experiment_config
 
 
 def test_no_offset_leaves_every_seed_as_it_is(monkeypatch):

@@ -1,4 +1,4 @@
-"""utils.seq2seq: encoder, plain decoder, the Seq2Seq wrapper, greedy decoding, experiment config."""
+"""utils.seq2seq: encoder, plain decoder, the Seq2Seq wrapper, greedy decoding."""
 
 from typing import NamedTuple
 
@@ -6,19 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from utils.data import BucketBatches, make_sequence_task
-from utils.seq2seq import (
-    Encoder,
-    LengthExperiment,
-    PlainDecoder,
-    PlainState,
-    Seq2Seq,
-    build_plain_model,
-    length_experiment_config,
-    length_mask,
-    source_gradient_norms,
-)
-from utils.training import evaluate_seq2seq, fit, seq2seq_step
+from utils.masks import length_mask
+from utils.seq2seq import Encoder, PlainDecoder, PlainState, Seq2Seq
 
 V = 9  # vocabulary size used by the small models below
 
@@ -40,17 +29,6 @@ def padded_batch(seed=0):
     src = src.masked_fill(~length_mask(lengths, 6), 0)
     tgt_in = torch.cat([torch.ones(3, 1, dtype=torch.long), torch.randint(4, V, (3, 4), generator=g)], 1)
     return src, lengths, tgt_in
-
-
-# ---------------------------------------------------------------------------- masks
-def test_length_mask():
-    m = length_mask(torch.tensor([3, 1, 4]), 5)
-    assert m.dtype == torch.bool and m.shape == (3, 5)
-    assert m.tolist()[1] == [True, False, False, False, False]
-    assert m.sum(1).tolist() == [3, 1, 4]
-    assert length_mask(torch.tensor([2, 3])).shape == (2, 3)  # max_len defaults to the longest
-    with pytest.raises(ValueError, match="1-D"):
-        length_mask(torch.ones(2, 2, dtype=torch.long))
 
 
 # ---------------------------------------------------------------------------- encoder
@@ -232,96 +210,3 @@ def test_greedy_decode_agrees_with_forward_without_teacher_forcing():
     for row, got in zip(free.tolist(), tokens.tolist()):
         want = row[:row.index(2) + 1] if 2 in row else row
         assert got[:len(want)] == want and all(t == 0 for t in got[len(want):])
-
-
-def test_model_is_deterministic_under_a_seed_and_learns_a_small_task():
-    cfg = length_experiment_config(n_symbols=3, emb_dim=8, hidden_size=32, lr=5e-3, batch_size=32)
-    pairs, vocab = make_sequence_task("reverse", 600, 2, 4, n_symbols=3, seed=0)
-
-    def train():
-        model = build_plain_model(vocab, cfg)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        history = fit(model, BucketBatches(pairs, vocab, vocab, 32, seed=0), seq2seq_step(), opt, steps=300)
-        return model, history
-
-    (m1, h1), (m2, h2) = train(), train()
-    assert h1.loss == h2.loss
-    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
-    report = evaluate_seq2seq(m1, pairs[:200], vocab, vocab)
-    assert report.exact_match > 0.9, report.exact_match_by_length
-
-
-# ---------------------------------------------------------------------------- gradients
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_source_gradient_norms_match_autograd(cell):
-    model = small_model(cell)
-    model.train()
-    g = torch.Generator().manual_seed(1)
-    src = torch.randint(4, V, (4, 7), generator=g)
-    lengths = torch.full((4,), 7)
-    tgt_in = torch.cat([torch.ones(4, 1, dtype=torch.long), src[:, :3]], 1)
-    tgt_out = torch.cat([src[:, :3], torch.full((4, 1), 2)], 1)
-    norms = source_gradient_norms(model, src, lengths, tgt_in, tgt_out)
-    assert norms.shape == (7,) and (norms > 0).all()
-    assert model.training  # mode restored
-    assert all(p.grad is None for p in model.parameters())
-    assert not model.encoder.embedding._forward_hooks  # hook removed
-    # the same number by hand
-    emb = model.encoder.embedding(src).detach().requires_grad_()
-    out, final = model.encoder.rnn(emb)
-    final = (final[0][-1], final[1][-1]) if cell == "lstm" else final[-1]
-    model.eval()
-    state = model.decoder.init_state(out, final, length_mask(lengths, 7))
-    logits, _ = model.decoder.teacher_forced(tgt_in, state, out, None)
-    nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten()).backward()
-    assert torch.allclose(norms, emb.grad.norm(dim=-1).mean(0), atol=1e-6)
-    with pytest.raises(ValueError, match="one length"):
-        source_gradient_norms(model, src, torch.tensor([7, 7, 7, 5]), tgt_in, tgt_out)
-
-
-# ---------------------------------------------------------------------------- the experiment
-def test_length_experiment_config_and_data():
-    cfg = length_experiment_config(n_train=300, n_test_per_length=7, test_lengths=(5, 9))
-    assert isinstance(cfg, LengthExperiment) and cfg.n_train == 300
-    assert length_experiment_config() == LengthExperiment()
-    train, test, vocab = cfg.data()
-    assert len(train) == 300 and len(test) == 14
-    assert [len(s) for s, _ in test] == [5] * 7 + [9] * 7
-    assert all(cfg.min_len <= len(s) <= cfg.max_len for s, _ in train)
-    assert all(t == s[::-1] for s, t in train + test)  # the task is reversal
-    again = cfg.data()
-    assert again[0] == train and again[1] == test
-    with pytest.raises(TypeError):
-        length_experiment_config(hidden=3)
-    default = LengthExperiment()
-    assert max(default.test_lengths) <= default.max_len and min(default.test_lengths) >= default.min_len
-
-
-def test_build_plain_model_is_seeded():
-    cfg = length_experiment_config(hidden_size=16, emb_dim=4)
-    vocab = make_sequence_task("reverse", 1, 1, 1)[1]
-    a, b = build_plain_model(vocab, cfg), build_plain_model(vocab, cfg)
-    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
-    assert a.encoder.hidden_size == 16 and not a.encoder.bidirectional
-    assert isinstance(a.decoder, PlainDecoder)
-    c = build_plain_model(vocab, length_experiment_config(hidden_size=16, emb_dim=4, model_seed=1))
-    assert not torch.equal(a.encoder.embedding.weight, c.encoder.embedding.weight)
-    src = torch.tensor([[4, 5, 6]])
-    logits, _ = a(src, torch.tensor([3]), torch.tensor([[1, 6, 5]]))
-    assert logits.shape == (1, 3, len(vocab))
-
-
-
-def test_experiment_optimizer_decays_the_learning_rate_to_zero():
-    cfg = length_experiment_config(steps=10, lr=0.1)
-    model = nn.Linear(2, 2)
-    optimizer, scheduler = cfg.optimizer(model)
-    assert isinstance(optimizer, torch.optim.Adam)
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
-    rates = []
-    for _ in range(10):
-        optimizer.step()
-        scheduler.step()
-        rates.append(optimizer.param_groups[0]["lr"])
-    assert rates[4] == pytest.approx(0.05) and rates[-1] == pytest.approx(0.0, abs=1e-12)
-    assert all(a >= b for a, b in zip(rates, rates[1:]))

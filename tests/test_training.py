@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from utils.data import BucketBatches, Vocab, collate, make_sequence_task
-from utils.seq2seq import build_plain_model, length_experiment_config
+from utils.length_experiment import build_plain_model, length_experiment_config
 from utils.training import History, evaluate_seq2seq, fit, seq2seq_step, sequence_loss, to_device
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py

@@ -1,4 +1,4 @@
-"""Tests of utils.transformer and utils.positional: equal to PyTorch's modules on copied weights."""
+"""Tests of utils.transformer, utils.positional and utils.transformer_encoder's blocks: equal to PyTorch's modules on copied weights."""
 
 import math
 
@@ -7,8 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils.masks import causal_mask, length_mask
 from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_positional_encoding
-from utils.transformer import MultiHeadAttention, TransformerEncoder, TransformerEncoderBlock, _merge_heads, _split_heads, causal_mask, padding_mask
+from utils.transformer import MultiHeadAttention, _merge_heads, _split_heads
+from utils.transformer_encoder import TransformerEncoder, TransformerEncoderBlock
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -33,23 +35,8 @@ def _close(a, b, dtype):
 
 
 # ----------------------------------------------------------------------------------------------
-# Masks and heads
+# Heads
 # ----------------------------------------------------------------------------------------------
-def test_causal_mask_is_lower_triangular_true_may_attend():
-    m = causal_mask(3)
-    assert m.dtype == torch.bool
-    assert m.tolist() == [[True, False, False], [True, True, False], [True, True, True]]
-    assert causal_mask(2, 4).shape == (2, 4)
-
-
-def test_padding_mask_marks_real_tokens():
-    m = padding_mask(torch.tensor([3, 1]))
-    assert m.tolist() == [[True, True, True], [True, False, False]]
-    assert padding_mask(torch.tensor([2]), max_len=4).tolist() == [[True, True, False, False]]
-    with pytest.raises(ValueError, match="lengths"):
-        padding_mask(torch.tensor([[1]]))
-
-
 def test_split_heads_slices_features_and_merge_inverts_it():
     x = torch.arange(2 * 3 * 6.0).view(2, 3, 6)
     h = _split_heads(x, 2)
@@ -103,7 +90,7 @@ def test_padding_mask_equals_torch_with_inverted_convention(dtype, need_weights)
     ref = _torch_mha(dtype=dtype)
     ours = MultiHeadAttention.from_torch(ref)
     q, kv = torch.randn(2, 3, 16, dtype=dtype), torch.randn(2, 5, 16, dtype=dtype)
-    keep = padding_mask(torch.tensor([5, 2]))  # ours: True = may attend
+    keep = length_mask(torch.tensor([5, 2]))  # ours: True = may attend
     out, w = ours(q, kv, kv, key_padding_mask=keep, need_weights=need_weights)
     out_ref, w_ref = ref(q, kv, kv, key_padding_mask=~keep, need_weights=need_weights)  # torch: True = ignore
     assert _close(out, out_ref, dtype)
@@ -141,7 +128,7 @@ def test_padding_causal_and_per_head_masks_together_equal_torch(dtype, need_weig
     ours = MultiHeadAttention.from_torch(ref)
     B, H, T = 3, 4, 5
     x = torch.randn(B, T, 16, dtype=dtype)
-    keep = padding_mask(torch.tensor([5, 3, 1]))
+    keep = length_mask(torch.tensor([5, 3, 1]))
     per_head = torch.rand(B * H, T, T, generator=torch.Generator().manual_seed(1)) > 0.3
     per_head |= torch.eye(T, dtype=torch.bool)  # every query keeps its own key: no empty rows
     out, w = ours(x, x, x, key_padding_mask=keep, attn_mask=per_head, need_weights=need_weights,
@@ -180,7 +167,7 @@ def test_readable_and_fast_paths_agree_and_match_functional_sdpa():
     torch.manual_seed(0)
     mha = MultiHeadAttention(16, 4)
     x = torch.randn(2, 7, 16)
-    keep = padding_mask(torch.tensor([7, 4]))
+    keep = length_mask(torch.tensor([7, 4]))
     for kwargs in ({}, {"key_padding_mask": keep}, {"is_causal": True}, {"key_padding_mask": keep, "is_causal": True}):
         fast, none = mha(x, need_weights=False, **kwargs)
         readable, w = mha(x, need_weights=True, **kwargs)
@@ -326,7 +313,7 @@ def test_encoder_block_equals_torch_layer(norm_first, dtype):
             p.add_(0.1 * torch.randn_like(p))
     block = TransformerEncoderBlock(16, 4, 32, norm_first=norm_first).to(dtype).load_from_torch(layer)
     x = torch.randn(3, 5, 16, dtype=dtype)
-    keep = padding_mask(torch.tensor([5, 4, 2]))
+    keep = length_mask(torch.tensor([5, 4, 2]))
     out, w = block(x, key_padding_mask=keep, need_weights=True)
     expected = layer(x, src_key_padding_mask=~keep)
     real = keep  # padded positions: PyTorch's fast path may leave them at anything

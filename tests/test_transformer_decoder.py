@@ -6,16 +6,18 @@ import torch
 from torch import nn
 
 from utils.beam import beam_search, select_state
-from utils.seq2seq import Seq2Seq, length_mask, source_gradient_norms
-from utils.transformer import MultiHeadAttention, TransformerEncoder, causal_mask, padding_mask
+from utils.diagnostics import source_gradient_norms
+from utils.masks import causal_mask, length_mask
+from utils.seq2seq import Seq2Seq
+from utils.transformer import MultiHeadAttention
 from utils.transformer_decoder import (
     TransformerDecoder,
     TransformerDecoderBlock,
     TransformerDecoderState,
-    TransformerSourceEncoder,
     build_transformer_model,
     cross_attention_maps,
 )
+from utils.transformer_encoder import TransformerEncoder, TransformerSourceEncoder
 
 TOL = 1e-5
 V = 11
@@ -61,7 +63,7 @@ def test_project_kv_and_attend_kv_are_forward_in_two_halves():
     torch.manual_seed(0)
     mha = MultiHeadAttention(16, 4)
     q, kv = torch.randn(2, 3, 16), torch.randn(2, 5, 16)
-    keep = padding_mask(torch.tensor([5, 2]))
+    keep = length_mask(torch.tensor([5, 2]))
     k, v = mha.project_kv(kv)
     assert k.shape == v.shape == (2, 4, 5, 4)
     for need in (True, False):
@@ -81,7 +83,7 @@ def test_block_equals_torch_decoder_layer(norm_first):
     layer = _perturb(nn.TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=norm_first))
     block = TransformerDecoderBlock(16, 4, 32, norm_first=norm_first).load_from_torch(layer)
     tgt, memory = torch.randn(3, 5, 16), torch.randn(3, 6, 16)
-    keep = padding_mask(torch.tensor([6, 4, 2]))  # every row keeps a key: no NaN from PyTorch
+    keep = length_mask(torch.tensor([6, 4, 2]))  # every row keeps a key: no NaN from PyTorch
     expected = layer(tgt, memory, tgt_mask=~causal_mask(5), memory_key_padding_mask=~keep)  # torch: True = blocked
     out, w = block(tgt, memory, memory_key_padding_mask=keep, tgt_is_causal=True, need_weights=True)
     assert torch.allclose(out, expected, atol=TOL, rtol=0)
@@ -110,7 +112,7 @@ def test_encoder_decoder_stack_equals_nn_transformer(norm_first):
     else:  # the course's post-norm stacks end with their last block's norm
         ref.encoder.norm = ref.decoder.norm = None
     x_src, x_tgt = torch.randn(3, 6, 16), torch.randn(3, 5, 16)
-    keep = padding_mask(torch.tensor([6, 3, 1]))
+    keep = length_mask(torch.tensor([6, 3, 1]))
     expected = ref(x_src, x_tgt, src_key_padding_mask=~keep, tgt_mask=~causal_mask(5),
                    memory_key_padding_mask=~keep)
     memory, _ = encoder(x_src, key_padding_mask=keep)
@@ -397,7 +399,6 @@ def test_runs_on_cuda_and_agrees_with_the_cpu():
 
 def test_source_positions_counted_from_both_ends():
     from utils.positional import sinusoidal_positional_encoding
-    from utils.transformer_decoder import TransformerSourceEncoder
 
     enc = TransformerSourceEncoder(14, 16, 4, 32, 1, max_len=12, count_from_end=True)
     src = torch.randint(3, 14, (2, 7), generator=torch.Generator().manual_seed(0))

@@ -15,12 +15,17 @@ import torch
 
 from utils import attention as A
 from utils import bahdanau as BA
+from utils import diagnostics as D
 from utils import glimpse as G
+from utils import local_attention as LA
 from utils import luong as L
+from utils import masks as M
 from utils import positional as P
 from utils import seq2seq as S2
 from utils import training as TR
 from utils import transformer as T
+from utils import transformer_encoder as TE
+from utils import validate as VA
 from utils.data import (
     BucketBatches,
     Vocab,
@@ -63,8 +68,8 @@ VOCAB = Vocab(list("abc"))
 PAIRS, _ = make_sequence_task("copy", 6, 2, 4, 3)
 SPE = P.SinusoidalPositionalEncoding(8, max_len=4)
 LPE = P.LearnedPositionalEncoding(8, max_len=4)
-BLOCK = T.TransformerEncoderBlock(8, 2, 16)
-STACK = T.TransformerEncoder(2, 8, 2, 16)
+BLOCK = TE.TransformerEncoderBlock(8, 2, 16)
+STACK = TE.TransformerEncoder(2, 8, 2, 16)
 SPANS = [{"year": (0, 2)}] * 2
 
 
@@ -173,14 +178,11 @@ BAD = [
     ("sdpa fp16 overflow", lambda: A.scaled_dot_product_attention(torch.full((1, 2, 4), 300.0).half(), torch.full((1, 2, 4), 300.0).half(), r(1, 2, 4).half()), ValueError, "overflow"),
     ("sdpa 0 features", lambda: A.scaled_dot_product_attention(r(2, 3, 0), r(2, 5, 0), V), ValueError, "query has 0 features"),
     # ---------------------------------------------------------------- transformer
-    ("causal_mask float", lambda: T.causal_mask(2.5), TypeError, "T_q must be an int"),
-    ("causal_mask negative", lambda: T.causal_mask(-1), ValueError, "T_q must be at least 0"),
-    ("causal_mask device gpu", lambda: T.causal_mask(3, device="gpu"), ValueError, "not a device name; this machine has"),
-    ("padding_mask 2-D", lambda: T.padding_mask(torch.ones(2, 2, dtype=long)), ValueError, "lengths must be 1-D"),
-    ("padding_mask too long", lambda: T.padding_mask(torch.tensor([5, 2]), 3), ValueError, "lengths must lie in [0, 3], got min 2 and max 5"),
-    ("padding_mask negative", lambda: T.padding_mask(torch.tensor([-1, 2])), ValueError, "lengths must lie at least 0"),
-    ("padding_mask float", lambda: T.padding_mask(torch.tensor([1.5, 2.0])), TypeError, "lengths must hold integers"),
-    ("padding_mask None", lambda: T.padding_mask(None), TypeError, "lengths must be"),
+    ("causal_mask float", lambda: M.causal_mask(2.5), TypeError, "T_q must be an int"),
+    ("causal_mask negative", lambda: M.causal_mask(-1), ValueError, "T_q must be at least 0"),
+    ("causal_mask device gpu", lambda: M.causal_mask(3, device="gpu"), ValueError, "not a device name; this machine has"),
+    ("length_mask 2-D", lambda: M.length_mask(torch.ones(2, 2, dtype=long)), ValueError, "lengths must be 1-D"),
+    ("length_mask None", lambda: M.length_mask(None), TypeError, "lengths must be a torch.Tensor"),
     ("_split_heads divisible", lambda: T._split_heads(r(2, 3, 7), 2), ValueError, "divisible by num_heads=2"),
     ("_split_heads heads 0", lambda: T._split_heads(r(2, 3, 8), 0), ValueError, "num_heads must be at least 1"),
     ("_split_heads list", lambda: T._split_heads([1.0], 2), TypeError, "x must be a torch.Tensor"),
@@ -230,12 +232,11 @@ BAD = [
     ("learned bfloat16 x", lambda: LPE(r(1, 3, 8).bfloat16()), TypeError, "x has dtype torch.bfloat16"),
     ("learned float64 x", lambda: LPE(r(1, 3, 8, dtype=f64)), TypeError, "module.to(torch.float64)"),
     # ---------------------------------------------------------------- seq2seq
-    ("length_mask too long", lambda: S2.length_mask(torch.tensor([5, 2]), 3), ValueError, "lengths must lie in [0, 3], got min 2 and max 5"),
-    ("length_mask negative", lambda: S2.length_mask(torch.tensor([-2, 2])), ValueError, "lengths must lie at least 0"),
-    ("length_mask float", lambda: S2.length_mask(torch.tensor([2.0])), TypeError, "lengths must hold integers"),
-    ("length_mask list", lambda: S2.length_mask([2, 3]), TypeError, "lengths must be a torch.Tensor"),
-    ("length_mask 2-D", lambda: S2.length_mask(torch.ones(2, 2, dtype=long)), ValueError, "1-D"),
-    ("length_mask max_len float", lambda: S2.length_mask(torch.tensor([2]), 3.0), TypeError, "max_len must be an int"),
+    ("length_mask too long", lambda: M.length_mask(torch.tensor([5, 2]), 3), ValueError, "lengths must lie in [0, 3], got min 2 and max 5"),
+    ("length_mask negative", lambda: M.length_mask(torch.tensor([-2, 2])), ValueError, "lengths must lie at least 0"),
+    ("length_mask float", lambda: M.length_mask(torch.tensor([2.0])), TypeError, "lengths must hold integers"),
+    ("length_mask list", lambda: M.length_mask([2, 3]), TypeError, "lengths must be a torch.Tensor"),
+    ("length_mask max_len float", lambda: M.length_mask(torch.tensor([2]), 3.0), TypeError, "max_len must be an int"),
     ("encoder id too big", lambda: ENC(torch.tensor([[1, 10, 2]]), torch.tensor([3])), ValueError, "src holds ids from 1 to 10, but the vocabulary has 10 tokens"),
     ("encoder negative id", lambda: ENC(torch.tensor([[1, -1, 2]]), torch.tensor([3])), ValueError, "src holds ids from -1"),
     ("encoder float src", lambda: ENC(SRC.float(), LEN), TypeError, "src must hold integer token ids"),
@@ -257,8 +258,8 @@ BAD = [
     ("seq2seq teacher_forcing", lambda: MODEL(SRC, LEN, TGT, teacher_forcing=1.5), ValueError, "teacher_forcing"),
     ("greedy max_len 0", lambda: MODEL.greedy_decode(SRC, LEN, 0), ValueError, "max_len must be at least 1"),
     ("greedy max_len float", lambda: MODEL.greedy_decode(SRC, LEN, 2.5), TypeError, "max_len must be an int"),
-    ("gradient norms padded", lambda: S2.source_gradient_norms(MODEL, SRC, LEN, TGT, TGT), ValueError, "unpadded"),
-    ("gradient norms float lengths", lambda: S2.source_gradient_norms(MODEL, SRC, LEN.float(), TGT, TGT), TypeError, "src_lengths must hold integers"),
+    ("gradient norms padded", lambda: D.source_gradient_norms(MODEL, SRC, LEN, TGT, TGT), ValueError, "unpadded"),
+    ("gradient norms float lengths", lambda: D.source_gradient_norms(MODEL, SRC, LEN.float(), TGT, TGT), TypeError, "src_lengths must hold integers"),
     # ---------------------------------------------------------------- bahdanau
     ("bahdanau tgt id", lambda: BAH(SRC, LEN, torch.full((2, 3), 12)), ValueError, "tgt_in holds ids from 12"),
     ("bahdanau src id", lambda: BAH(torch.full((2, 3), 10), LEN, TGT), ValueError, "src holds ids from 10 to 10"),
@@ -291,30 +292,30 @@ BAD = [
     ("luong dtype", lambda: LATT(r(2, 6), r(2, 4, 6, dtype=f64)), TypeError, "enc_out has dtype torch.float64"),
     ("luong float step", lambda: L.LuongAttention(6, 6, window="local-m")(r(2, 6), r(2, 4, 6), step=torch.zeros(2)), TypeError, "step must hold integer"),
     ("luong list query", lambda: LATT([1.0], r(2, 4, 6)), TypeError, "query must be a torch.Tensor"),
-    ("window_mask w", lambda: L.window_mask(torch.zeros(2), 5, -1), ValueError, "w must be a finite number in [0, inf)"),
-    ("window_mask list", lambda: L.window_mask([1.0], 5, 1), TypeError, "position must be a torch.Tensor"),
-    ("window_mask S", lambda: L.window_mask(torch.zeros(2), -5, 1), ValueError, "S must be at least 0"),
-    ("gaussian sigma 0", lambda: L.gaussian_factor(torch.zeros(2), 5, 0.0), ValueError, "sigma must be a finite number in (0, inf)"),
-    ("local_weights position", lambda: L.local_weights(r(2, 3, 5), torch.zeros(3, 3), 1), ValueError, "position must have shape (2, 3)"),
-    ("local_weights mask shape", lambda: L.local_weights(r(2, 3, 5), torch.zeros(2, 3), 1, torch.ones(3, 5, dtype=torch.bool)), ValueError, "src_mask must be (B, S) = (2, 5)"),
-    ("local_weights int mask", lambda: L.local_weights(r(2, 3, 5), torch.zeros(2, 3), 1, torch.ones(2, 5, dtype=long)), TypeError, "src_mask must be a bool tensor"),
-    ("local_weights long scores", lambda: L.local_weights(torch.ones(2, 3, 5, dtype=long), torch.zeros(2, 3), 1), TypeError, "scores must be a floating-point"),
-    ("local_weights gaussian w 0", lambda: L.local_weights(r(2, 3, 5), torch.zeros(2, 3), 0), ValueError, "needs w > 0"),
+    ("window_mask w", lambda: LA.window_mask(torch.zeros(2), 5, -1), ValueError, "w must be a finite number in [0, inf)"),
+    ("window_mask list", lambda: LA.window_mask([1.0], 5, 1), TypeError, "position must be a torch.Tensor"),
+    ("window_mask S", lambda: LA.window_mask(torch.zeros(2), -5, 1), ValueError, "S must be at least 0"),
+    ("gaussian sigma 0", lambda: LA.gaussian_factor(torch.zeros(2), 5, 0.0), ValueError, "sigma must be a finite number in (0, inf)"),
+    ("local_weights position", lambda: LA.local_weights(r(2, 3, 5), torch.zeros(3, 3), 1), ValueError, "position must have shape (2, 3)"),
+    ("local_weights mask shape", lambda: LA.local_weights(r(2, 3, 5), torch.zeros(2, 3), 1, torch.ones(3, 5, dtype=torch.bool)), ValueError, "src_mask must be (B, S) = (2, 5)"),
+    ("local_weights int mask", lambda: LA.local_weights(r(2, 3, 5), torch.zeros(2, 3), 1, torch.ones(2, 5, dtype=long)), TypeError, "src_mask must be a bool tensor"),
+    ("local_weights long scores", lambda: LA.local_weights(torch.ones(2, 3, 5, dtype=long), torch.zeros(2, 3), 1), TypeError, "scores must be a floating-point"),
+    ("local_weights gaussian w 0", lambda: LA.local_weights(r(2, 3, 5), torch.zeros(2, 3), 0), ValueError, "needs w > 0"),
     ("luong local-p w 0", lambda: L.LuongAttention(6, 6, window="local-p", w=0), ValueError, "Gaussian window needs w > 0"),
-    ("local_weights NaN", lambda: L.local_weights(with_nan(r(2, 3, 5), (0, 0, 0)), torch.zeros(2, 3), 1), ValueError, "NaN or +inf"),
-    ("predict_position batch", lambda: L.predict_position(r(2, 6), r(6, 3), r(3), torch.tensor([4, 4, 4])), ValueError, "src_lengths has shape (3,) but the batch has size 2"),
-    ("predict_position W_p", lambda: L.predict_position(r(2, 6), r(5, 3), r(3), torch.tensor([4, 4])), ValueError, "do not fit"),
-    ("predict_position float lengths", lambda: L.predict_position(r(2, 6), r(6, 3), r(3), torch.tensor([4.0, 4.0])), TypeError, "src_lengths must hold integers"),
-    ("predict_position dtype", lambda: L.predict_position(r(2, 6), r(6, 3, dtype=f64), r(3), torch.tensor([4, 4])), TypeError, "W_p has dtype torch.float64"),
-    ("windowed w negative", lambda: L.windowed_dot_attention(r(2, 4), r(2, 5, 4), torch.tensor([1, 2]), -1), ValueError, "w must be at least 0"),
-    ("windowed center batch", lambda: L.windowed_dot_attention(r(2, 4), r(2, 5, 4), torch.tensor([1, 2, 3]), 1), ValueError, "must share B and d"),
-    ("windowed S = 0", lambda: L.windowed_dot_attention(r(2, 4), r(2, 0, 4), torch.tensor([1, 2]), 1), ValueError, "S = 0"),
-    ("window_mask NaN position", lambda: L.window_mask(torch.tensor([NAN, 1.0]), 5, 1), ValueError, "position contains NaN (shape (2,))"),
-    ("window_mask inf position", lambda: L.window_mask(torch.tensor([INF]), 5, 1), ValueError, "position contains inf"),
-    ("gaussian NaN position", lambda: L.gaussian_factor(torch.tensor([NAN]), 5, 1.0), ValueError, "a window centre p_t must be a finite position"),
-    ("local_weights NaN position", lambda: L.local_weights(r(2, 3, 5), with_nan(torch.zeros(2, 3)), 1), ValueError, "position contains NaN"),
-    ("local_weights NaN position no gaussian", lambda: L.local_weights(r(2, 3, 5), with_nan(torch.zeros(2, 3)), 1, gaussian=False), ValueError, "position contains NaN"),
-    ("windowed NaN center", lambda: L.windowed_dot_attention(r(2, 4), r(2, 5, 4), torch.tensor([NAN, 1.0]), 1), ValueError, "center contains NaN"),
+    ("local_weights NaN", lambda: LA.local_weights(with_nan(r(2, 3, 5), (0, 0, 0)), torch.zeros(2, 3), 1), ValueError, "NaN or +inf"),
+    ("predict_position batch", lambda: LA.predict_position(r(2, 6), r(6, 3), r(3), torch.tensor([4, 4, 4])), ValueError, "src_lengths has shape (3,) but the batch has size 2"),
+    ("predict_position W_p", lambda: LA.predict_position(r(2, 6), r(5, 3), r(3), torch.tensor([4, 4])), ValueError, "do not fit"),
+    ("predict_position float lengths", lambda: LA.predict_position(r(2, 6), r(6, 3), r(3), torch.tensor([4.0, 4.0])), TypeError, "src_lengths must hold integers"),
+    ("predict_position dtype", lambda: LA.predict_position(r(2, 6), r(6, 3, dtype=f64), r(3), torch.tensor([4, 4])), TypeError, "W_p has dtype torch.float64"),
+    ("windowed w negative", lambda: LA.windowed_dot_attention(r(2, 4), r(2, 5, 4), torch.tensor([1, 2]), -1), ValueError, "w must be at least 0"),
+    ("windowed center batch", lambda: LA.windowed_dot_attention(r(2, 4), r(2, 5, 4), torch.tensor([1, 2, 3]), 1), ValueError, "must share B and d"),
+    ("windowed S = 0", lambda: LA.windowed_dot_attention(r(2, 4), r(2, 0, 4), torch.tensor([1, 2]), 1), ValueError, "S = 0"),
+    ("window_mask NaN position", lambda: LA.window_mask(torch.tensor([NAN, 1.0]), 5, 1), ValueError, "position contains NaN (shape (2,))"),
+    ("window_mask inf position", lambda: LA.window_mask(torch.tensor([INF]), 5, 1), ValueError, "position contains inf"),
+    ("gaussian NaN position", lambda: LA.gaussian_factor(torch.tensor([NAN]), 5, 1.0), ValueError, "a window centre p_t must be a finite position"),
+    ("local_weights NaN position", lambda: LA.local_weights(r(2, 3, 5), with_nan(torch.zeros(2, 3)), 1), ValueError, "position contains NaN"),
+    ("local_weights NaN position no gaussian", lambda: LA.local_weights(r(2, 3, 5), with_nan(torch.zeros(2, 3)), 1, gaussian=False), ValueError, "position contains NaN"),
+    ("windowed NaN center", lambda: LA.windowed_dot_attention(r(2, 4), r(2, 5, 4), torch.tensor([NAN, 1.0]), 1), ValueError, "center contains NaN"),
     ("luong local-p NaN state", lambda: LATT(with_nan(r(2, 6)), r(2, 4, 6)), ValueError, "position contains NaN"),
     ("luong decoder tgt id", lambda: LUONG(SRC, LEN, torch.full((2, 3), 40)), ValueError, "tgt_in holds ids from 40"),
     ("luong decoder step token", lambda: LUONG.decoder.step(torch.tensor([-1, 1]), None, None, None), ValueError, "prev_token holds ids from -1"),
@@ -391,6 +392,16 @@ BAD = [
     ("resolve_device gpu", lambda: resolve_device("gpu"), ValueError, "this machine has ['cpu'"),
     ("resolve_device cuda:7", lambda: resolve_device("cuda:7"), ValueError, "is not available on this machine"),
     ("resolve_device list", lambda: resolve_device(["cpu"]), TypeError, "device must be a str or torch.device"),
+    # ---------------------------------------------------------------- the models' shared checks (utils.validate)
+    ("source batch too long", lambda: VA.require_source_batch(torch.ones(1, 5, dtype=long), torch.tensor([5]), 10, max_positions=4), ValueError, "src has 5 positions but the encoder's max_len is 4"),
+    ("source batch lengths batch", lambda: VA.require_source_batch(SRC, torch.tensor([3]), 10, min_length=0), ValueError, "src_lengths has shape (1,) but src has batch size 2"),
+    ("source batch lengths 0", lambda: VA.require_source_batch(SRC, torch.tensor([3, 0]), 10), ValueError, "src_lengths must lie in [1, 3]"),
+    ("src_mask shape", lambda: VA.require_src_mask(torch.ones(2, 4, dtype=torch.bool), 2, 3), ValueError, "src_mask must be (B, S) = (2, 3), got shape (2, 4)"),
+    ("src_mask float", lambda: VA.require_src_mask(torch.ones(2, 3), 2, 3), TypeError, "src_mask must be a bool tensor (True = a real token)"),
+    ("query 4-D", lambda: VA.require_query_and_annotations(r(2, 1, 1, 5), r(2, 3, 10)), ValueError, "query must be (B, H) or (B, T, H)"),
+    ("annotations size", lambda: VA.require_query_and_annotations(r(2, 5), r(2, 3, 9), 5, 10), ValueError, "enc_out must be (B, S, 10) with B = 2, got shape (2, 3, 9)"),
+    ("sequence 2-D", lambda: VA.require_sequence("x", r(3, 8), 8), ValueError, "x must be (B, T, 8), got shape (3, 8)"),
+    ("choice", lambda: VA.require_choice("cell", "lstm2", ["gru", "lstm"]), ValueError, "cell must be one of ['gru', 'lstm'], got 'lstm2'"),
 ]
 
 
@@ -469,24 +480,26 @@ EDGE = [
     ("MHA T_k = 0 fast", lambda: torch.allclose(MHA(X8, r(2, 0, 8), r(2, 0, 8), need_weights=False)[0], MHA.out_proj.bias.expand(2, 3, 8))),
     ("MHA B = 0 fast", lambda: MHA(r(0, 3, 8), need_weights=False)[0].shape == (0, 3, 8)),
     ("MHA B = 0 readable", lambda: MHA(r(0, 3, 8))[0].shape == (0, 3, 8)),
-    ("MHA float16 fully masked", lambda: all(_finite(T.MultiHeadAttention(8, 2).half()(X8.half(), key_padding_mask=T.padding_mask(torch.tensor([3, 0]), 3), need_weights=nw)[0]) for nw in (True, False))),
-    ("MHA bfloat16 fully masked", lambda: all(_finite(T.MultiHeadAttention(8, 2).bfloat16()(X8.bfloat16(), key_padding_mask=T.padding_mask(torch.tensor([3, 0]), 3), need_weights=nw)[0]) for nw in (True, False))),
+    ("MHA float16 fully masked", lambda: all(_finite(T.MultiHeadAttention(8, 2).half()(X8.half(), key_padding_mask=M.length_mask(torch.tensor([3, 0]), 3), need_weights=nw)[0]) for nw in (True, False))),
+    ("MHA bfloat16 fully masked", lambda: all(_finite(T.MultiHeadAttention(8, 2).bfloat16()(X8.bfloat16(), key_padding_mask=M.length_mask(torch.tensor([3, 0]), 3), need_weights=nw)[0]) for nw in (True, False))),
     ("MHA float64", lambda: T.MultiHeadAttention(8, 2).double()(X8.double())[0].dtype == f64),
     ("MHA fully masked backward readable", lambda: _mha_fully_masked_backward(True)),
     ("MHA fully masked backward fast", lambda: _mha_fully_masked_backward(False)),
     ("MHA float -inf kpm fast", lambda: _finite(MHA(X8, key_padding_mask=torch.tensor([[0.0, 0, 0], [float("-inf")] * 3]), need_weights=False)[0])),
-    ("padding_mask zero length", lambda: torch.equal(T.padding_mask(torch.tensor([0, 2])), torch.tensor([[False, False], [True, True]]))),
-    ("padding_mask empty", lambda: T.padding_mask(torch.zeros(0, dtype=long)).shape == (0, 0)),
-    ("padding_mask list", lambda: T.padding_mask([1, 2], 3).shape == (2, 3)),
-    ("length_mask empty batch", lambda: S2.length_mask(torch.zeros(0, dtype=long), 4).shape == (0, 4)),
-    ("causal_mask 0", lambda: T.causal_mask(0).shape == (0, 0)),
+    ("length_mask zero length", lambda: torch.equal(M.length_mask(torch.tensor([0, 2])), torch.tensor([[False, False], [True, True]]))),
+    ("length_mask empty, longest length", lambda: M.length_mask(torch.zeros(0, dtype=long)).shape == (0, 0)),
+    ("length_mask empty batch", lambda: M.length_mask(torch.zeros(0, dtype=long), 4).shape == (0, 4)),
+    ("causal_mask 0", lambda: M.causal_mask(0).shape == (0, 0)),
+    ("source batch S = 0 without min_length", lambda: VA.require_source_batch(torch.zeros(2, 0, dtype=long), torch.zeros(2, dtype=long), 10, min_length=0) == (2, 0)),
+    ("source batch B = 0", lambda: VA.require_source_batch(torch.zeros(0, 3, dtype=long), torch.zeros(0, dtype=long), 10) == (0, 3)),
+    ("src_mask None", lambda: VA.require_src_mask(None, 2, 3) is None),
     ("sinusoid float64", lambda: P.sinusoidal_positional_encoding(4, 7, dtype=f64).dtype == f64),
     ("sinusoid module float64", lambda: SPE(r(1, 3, 8, dtype=f64)).dtype == f64),
     ("sinusoid float16", lambda: SPE(r(1, 3, 8).half()).dtype == torch.float16 and _finite(SPE(r(1, 3, 8).half()))),
     ("learned float16 module", lambda: P.LearnedPositionalEncoding(8, 4).half()(r(1, 3, 8).half()).dtype == torch.float16),
     ("encoder B = 0", lambda: ENC(torch.zeros(0, 3, dtype=long), torch.zeros(0, dtype=long))[0].shape == (0, 3, 5)),
     ("luong local-m w = 0", lambda: _finite(L.LuongAttention(6, 6, window="local-m", w=0)(r(2, 6), r(2, 4, 6), step=torch.zeros(2, dtype=long)).context)),
-    ("local window outside source", lambda: torch.all(L.local_weights(r(1, 1, 4), torch.tensor([[20.0]]), 1) == 0)),
+    ("local window outside source", lambda: torch.all(LA.local_weights(r(1, 1, 4), torch.tensor([[20.0]]), 1) == 0)),
     ("alignment accuracy", lambda: 0.0 <= BA.alignment_accuracy(r(2, 3, 4), SPANS, {"year": (0, 2)}) <= 1.0),
     ("make_sequence_task n = 0", lambda: make_sequence_task("copy", 0, 2, 4)[0] == []),
     ("make_date_task n = 0", lambda: make_date_task(0).pairs == []),

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from utils.attention import masked_softmax, scaled_dot_product_attention
-from utils.luong import local_weights
-from utils.seq2seq import length_mask
-from utils.transformer import MultiHeadAttention, padding_mask
+from utils.local_attention import local_weights
+from utils.masks import length_mask
+from utils.transformer import MultiHeadAttention
 
 DTYPES = st.sampled_from([torch.float32, torch.float64])
 # derandomize: the same 40 examples on every run, so CI never fails on a lucky draw
@@ -94,7 +94,7 @@ def test_mha_readable_and_fast_paths_agree_with_fully_masked_rows_forward_and_ba
     torch.manual_seed(seed)
     mha = MultiHeadAttention(8, 2).to(dtype)
     x = torch.randn(B, T, 8, dtype=dtype)
-    keep = padding_mask(torch.tensor(lengths), T)  # (B, T), rows of False where a length is 0
+    keep = length_mask(torch.tensor(lengths), T)  # (B, T), rows of False where a length is 0
     attn_mask = torch.randn(T, T, dtype=dtype) if float_attn else None
     outs, grads = [], []
     for need_weights in (True, False):
@@ -120,9 +120,9 @@ def test_mha_readable_and_fast_paths_agree_with_fully_masked_rows_forward_and_ba
 @given(st.lists(st.integers(0, 6), min_size=0, max_size=5), st.integers(6, 8))
 def test_length_masks_count_the_lengths(lengths, max_len):
     t = torch.tensor(lengths, dtype=torch.long)
-    for mask in (length_mask(t, max_len), padding_mask(t, max_len)):
-        assert mask.shape == (len(lengths), max_len)
-        assert mask.sum(-1).tolist() == lengths
+    mask = length_mask(t, max_len)
+    assert mask.shape == (len(lengths), max_len)
+    assert mask.sum(-1).tolist() == lengths
 
 
 @SETTINGS

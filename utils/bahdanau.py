@@ -28,7 +28,7 @@ from torch import nn
 from utils.attention import AdditiveScore, attend
 from utils.device import model_seed
 from utils.seq2seq import Encoder, Seq2Seq
-from utils.validate import require_finite, require_float, require_mask, require_tensor, require_token_ids
+from utils.validate import require_finite, require_float, require_query_and_annotations, require_src_mask, require_tensor, require_token_ids
 
 __all__ = ["AdditiveAttention", "BahdanauState", "BahdanauDecoder", "build_bahdanau_model",
            "alignment_accuracy", "DecodeTrace", "decode_trace"]
@@ -77,18 +77,9 @@ class AdditiveAttention(nn.Module):
                 that is not bool (True = a real token).
             ValueError: shapes that do not fit (``B``, ``S``, ``H``, ``D``, ``d_a``).
         """
-        require_tensor("query", query)
-        require_tensor("enc_out", enc_out)
-        if query.dim() not in (2, 3):
-            raise ValueError(f"query must be (B, H) or (B, T, H), got shape {tuple(query.shape)}")
-        if enc_out.dim() != 3 or enc_out.shape[0] != query.shape[0]:
-            raise ValueError(f"enc_out must be (B, S, D) with B = {query.shape[0]}, "
-                             f"got shape {tuple(enc_out.shape)}")
-        B, S = enc_out.shape[:2]
+        B, S = require_query_and_annotations(query, enc_out)
         require_float("enc_out", enc_out)
-        require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
-        if src_mask is not None and tuple(src_mask.shape) != (B, S):
-            raise ValueError(f"src_mask must be (B, S) = {(B, S)}, got shape {tuple(src_mask.shape)}")
+        require_src_mask(src_mask, B, S)
         if projected_keys is None:
             projected_keys = self.project_keys(enc_out)
         one_step = query.dim() == 2

@@ -23,8 +23,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from utils.attention import attention_pool, masked_softmax
 from utils.data.sequences import Vocab
+from utils.masks import length_mask
 from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
-from utils.transformer import MultiHeadAttention, TransformerEncoder, padding_mask
+from utils.transformer import MultiHeadAttention
+from utils.transformer_encoder import TransformerEncoder
 
 __all__ = ["TransformerTagger", "tagging_tensors", "exact_match", "SelfAttentivePooling",
            "BiLSTMSelfAttentionClassifier", "ClassifierOutput"]
@@ -150,7 +152,7 @@ class BiLSTMSelfAttentionClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, need_weights: bool = True) -> ClassifierOutput:
         """``tokens (B, T)``, ``lengths (B,)`` -> :class:`ClassifierOutput`."""
         T = tokens.shape[1]
-        keep = padding_mask(lengths.to(tokens.device), T)  # (B, T), True = a real token
+        keep = length_mask(lengths.to(tokens.device), T)  # (B, T), True = a real token
         packed = pack_padded_sequence(self.embedding(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False)
         H, _ = self.lstm(packed)
         H, _ = pad_packed_sequence(H, batch_first=True, total_length=T)  # (B, T, 2*hidden)

@@ -16,70 +16,24 @@ A decoder may also offer ``teacher_forced(tgt_in, state, enc_out, src_mask) -> (
 weights)``, a fast path for full teacher forcing that must agree with stepping (tested).
 
 ``src_mask (B, S)`` is True at real source tokens and False at padding ("may attend"), the
-convention of :mod:`utils.attention`.
+convention of :mod:`utils.attention`; :meth:`Seq2Seq.encode` makes it with
+:func:`utils.masks.length_mask`.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from utils.data.sequences import Vocab, make_sequence_task
-from utils.device import model_seed
-from utils.validate import require_int, require_lengths, require_number, require_tensor, require_token_ids
+from utils.masks import length_mask
+from utils.validate import require_choice, require_int, require_number, require_source_batch, require_tensor, require_token_ids
 
-__all__ = [
-    "CELLS", "length_mask", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq",
-    "source_gradient_norms", "LengthExperiment",
-    "length_experiment_config", "build_plain_model",
-]
+__all__ = ["CELLS", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq"]
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-
-
-def _check_cell(cell: str) -> None:
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-
-
-def length_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
-    """``(B,)`` lengths -> ``(B, max_len)`` bool mask, True at real tokens, on ``lengths``' device.
-
-    >>> length_mask(torch.tensor([3, 1]), 4)
-    tensor([[ True,  True,  True, False],
-            [ True, False, False, False]])
-
-    A length of 0 gives a row of False; an empty batch gives a ``(0, max_len)`` mask.
-
-    Raises:
-        TypeError: ``lengths`` not an integer tensor; ``max_len`` not an int.
-        ValueError: ``lengths`` not 1-D, negative, or above ``max_len``.
-    """
-    if max_len is not None:
-        max_len = require_int("max_len", max_len, minimum=0)
-    require_lengths("lengths", lengths, max_len=max_len, min_length=0)
-    max_len = (int(lengths.max()) if len(lengths) else 0) if max_len is None else max_len
-    positions = torch.arange(max_len, device=lengths.device)  # (S,)
-    return positions.unsqueeze(0) < lengths.unsqueeze(1)  # (1, S) < (B, 1) -> (B, S)
-
-
-def _check_batch(src: torch.Tensor, src_lengths: torch.Tensor, vocab_size: int | None = None) -> None:
-    """``src (B, S)`` ids in the vocabulary, ``src_lengths (B,)`` integers in ``[1, S]``."""
-    require_tensor("src", src, dim=2, shape="(B, S) token ids")
-    if vocab_size is not None:
-        require_token_ids("src", src, vocab_size)
-    if src.shape[1] == 0 and src.shape[0]:
-        raise ValueError(f"src has no positions (shape {tuple(src.shape)}): every source needs at least one token")
-    if isinstance(src_lengths, torch.Tensor) and src_lengths.dim() == 1 and src_lengths.shape != src.shape[:1]:
-        raise ValueError(
-            f"src_lengths has shape {tuple(src_lengths.shape)} but src has batch size {src.shape[0]}"
-        )
-    require_lengths("src_lengths", src_lengths, batch=src.shape[0], max_len=src.shape[1], min_length=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -111,7 +65,7 @@ class Encoder(nn.Module):
     def __init__(self, vocab_size: int, emb_dim: int, hidden_size: int, cell: str = "gru",
                  bidirectional: bool = False, num_layers: int = 1, pad_id: int = 0) -> None:
         super().__init__()
-        _check_cell(cell)
+        require_choice("cell", cell, sorted(CELLS))
         for name, size in (("vocab_size", vocab_size), ("emb_dim", emb_dim), ("hidden_size", hidden_size),
                            ("num_layers", num_layers)):
             require_int(name, size, minimum=1)
@@ -123,7 +77,7 @@ class Encoder(nn.Module):
                                bidirectional=bidirectional)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor):
-        _check_batch(src, src_lengths, self.embedding.num_embeddings)
+        require_source_batch(src, src_lengths, self.embedding.num_embeddings)
         B, S = src.shape
         embedded = self.embedding(src)  # (B, S, E)
         lengths = src_lengths.cpu()
@@ -181,7 +135,7 @@ class PlainDecoder(nn.Module):
     def __init__(self, vocab_size: int, emb_dim: int, hidden_size: int, context_size: int,
                  cell: str = "gru", feed_context: bool = True, pad_id: int = 0) -> None:
         super().__init__()
-        _check_cell(cell)
+        require_choice("cell", cell, sorted(CELLS))
         self.cell, self.hidden_size, self.feed_context = cell, hidden_size, feed_context
         self.context_size = context_size
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
@@ -330,137 +284,3 @@ class Seq2Seq(nn.Module):
 
 def _stack_weights(weights: list) -> torch.Tensor | None:
     return None if any(w is None for w in weights) else torch.stack(weights, 1)  # (B, T, S)
-
-
-# ----------------------------------------------------------------------------------------------
-# Vanishing gradients: how much does each source position influence the loss?
-# ----------------------------------------------------------------------------------------------
-def source_gradient_norms(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor,
-                          tgt_in: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
-    """``‖∂L/∂x_j‖`` for every source position j: the gradient of the loss with respect to the
-    embedding of each source token, averaged over the batch.
-
-    Uses a forward hook on ``model.encoder.embedding`` (no change to the model). All sources must
-    have the same length (so that position j is the same distance from the end in every row).
-
-    Returns:
-        ``(S,)`` on the CPU: the mean over the batch of the L2 norm of ``∂L/∂(E x_j)``.
-
-    Raises:
-        ValueError: padded or empty sources; see also :meth:`Seq2Seq.forward`.
-    """
-    require_lengths("src_lengths", src_lengths, min_length=1)
-    if len(src_lengths) == 0:
-        raise ValueError("source_gradient_norms needs at least one example (the batch is empty)")
-    if int(src_lengths.min()) != src.shape[1] or int(src_lengths.max()) != src.shape[1]:
-        raise ValueError("source_gradient_norms needs unpadded sources of one length")
-    captured = []
-
-    def hook(module, inputs, output):
-        output.retain_grad()
-        captured.append(output)
-
-    handle = model.encoder.embedding.register_forward_hook(hook)
-    was_training = model.training
-    try:
-        model.eval()
-        model.zero_grad(set_to_none=True)
-        logits, _ = model(src, src_lengths, tgt_in)
-        loss = nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(),
-                                           ignore_index=model.pad_id)
-        loss.backward()
-    finally:
-        handle.remove()
-        model.train(was_training)
-    grad = captured[0].grad  # (B, S, E)
-    model.zero_grad(set_to_none=True)
-    return grad.norm(dim=-1).mean(0).detach().cpu()
-
-
-# ----------------------------------------------------------------------------------------------
-# Sequential computation: T dependent steps against one matrix product
-# ----------------------------------------------------------------------------------------------
-def _best_time(fn, repeats: int, device: torch.device) -> float:
-    """The fastest of ``repeats`` runs of ``fn`` (after one warm-up), in seconds."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    fn()
-    sync()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-@dataclass(frozen=True)
-class LengthExperiment:
-    """Everything that defines the accuracy-versus-length experiment.
-
-    Chapter 1 trains a plain encoder–decoder with it; chapter 4 trains an attention decoder on the
-    very same data (same task, lengths, sizes and seeds) and draws the same plot.
-
-    Reversing strings of 4–40 symbols: a plain GRU encoder–decoder with 96 units gets the
-    shortest ones right and none of the longer ones; an attention decoder gets them all right.
-    Lengths stop at 40 because the plain model has long collapsed by then (exact match is zero
-    from about 14 symbols on), while an attention decoder's cost on a CPU grows with the square
-    of the length. Training lengths are uniform (``length_distribution``; ``"equal_tokens"``
-    helps the plain model on short sources but starves an attention decoder of long ones).
-    """
-
-    task: str = "reverse"
-    n_symbols: int = 10
-    min_len: int = 4
-    max_len: int = 40
-    n_train: int = 20_000
-    length_distribution: str = "uniform"
-    train_seed: int = 1
-    test_lengths: tuple[int, ...] = tuple(range(4, 41, 2))
-    n_test_per_length: int = 100
-    test_seed: int = 2
-    emb_dim: int = 32
-    hidden_size: int = 96
-    batch_size: int = 64
-    steps: int = 500
-    lr: float = 5e-3  # Adam's, decayed to 0 along a cosine over the steps
-    model_seed: int = 0
-
-    def data(self) -> tuple[list, list, Vocab]:
-        """``(train_pairs, test_pairs, vocab)``. Test pairs come ``n_test_per_length`` per test
-        length, in the order of ``test_lengths``; the test seed differs from the training seed."""
-        train, vocab = make_sequence_task(self.task, self.n_train, self.min_len, self.max_len,
-                                          self.n_symbols, seed=self.train_seed,
-                                          lengths=self.length_distribution)
-        test = []
-        for i, length in enumerate(self.test_lengths):
-            pairs, _ = make_sequence_task(self.task, self.n_test_per_length, length, length,
-                                          self.n_symbols, seed=self.test_seed * 1000 + i)
-            test += pairs
-        return train, test, vocab
-
-    def optimizer(self, model: nn.Module):
-        """``(optimizer, scheduler)``: Adam at ``lr``, decayed to 0 along a cosine over ``steps``
-        (pass both to :func:`utils.training.fit`)."""
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
-        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.steps)
-
-
-def length_experiment_config(**overrides) -> LengthExperiment:
-    """The configuration chapters 1 and 4 share; keyword arguments replace fields (for quick
-    variations and tests), e.g. ``length_experiment_config(steps=50)``."""
-    return LengthExperiment(**overrides)
-
-
-def build_plain_model(vocab: Vocab, cfg: LengthExperiment, cell: str = "gru") -> Seq2Seq:
-    """The chapter-1 model for ``cfg``: a unidirectional encoder and a :class:`PlainDecoder`,
-    both with ``cfg.hidden_size`` units of type ``cell``, on the CPU. Its weights come from
-    ``torch.manual_seed(model_seed(cfg.model_seed))`` inside :func:`torch.random.fork_rng`: the
-    same model every time (for a given ``COURSE_SEED_OFFSET``), and the caller's random state is
-    left as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(model_seed(cfg.model_seed))
-        encoder = Encoder(len(vocab), cfg.emb_dim, cfg.hidden_size, cell=cell, pad_id=vocab.pad_id)
-        decoder = PlainDecoder(len(vocab), cfg.emb_dim, cfg.hidden_size, encoder.output_size,
-                               cell=cell, pad_id=vocab.pad_id)
-    return Seq2Seq(encoder, decoder, vocab.sos_id, vocab.eos_id, vocab.pad_id)

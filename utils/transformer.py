@@ -1,4 +1,4 @@
-"""Self-attention with queries, keys and values: multi-head attention, masks, the encoder.
+"""Self-attention with queries, keys and values: multi-head attention (chapter 6).
 
 Shapes (batch first, always)::
 
@@ -9,8 +9,9 @@ Shapes (batch first, always)::
 values have ``d_v = d_k`` here), as in Vaswani et al. (2017). In this course ``H`` is the hidden
 size of a recurrent network, not a number of heads.
 
-**Masks.** Every boolean mask here means **True = may attend**, the course's convention and that
-of :func:`torch.nn.functional.scaled_dot_product_attention`. ``torch.nn.MultiheadAttention``
+**Masks** (:mod:`utils.masks` builds them from lengths and from order). Every boolean mask here
+means **True = may attend**, the course's convention and that of
+:func:`torch.nn.functional.scaled_dot_product_attention`. ``torch.nn.MultiheadAttention``
 uses the opposite one for booleans (True = *ignore*), so to give it one of our masks, pass
 ``~mask``. Float masks mean the same everywhere: they are added to the scores (``-inf`` blocks).
 ``key_padding_mask`` is ``(B, T_k)`` (True = a real token); ``attn_mask`` is ``(T_q, T_k)``,
@@ -31,58 +32,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.attention import scaled_dot_product_attention
+from utils.masks import causal_mask
 from utils.validate import (
     require_features,
     require_float,
     require_int,
-    require_lengths,
     require_mask,
     require_number,
     require_same_dtype,
+    require_sequence,
     require_tensor,
-    resolve_device,
 )
 
-__all__ = [
-    "causal_mask", "padding_mask", "MultiHeadAttention",
-    "TransformerEncoderBlock", "TransformerEncoder",
-]
-
-
-def causal_mask(T_q: int, T_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
-    """``(T_q, T_k)`` bool, True where key ``j <= t``: query ``t`` may see positions ``0..t`` only.
-
-    Raises:
-        TypeError: ``T_q``/``T_k`` not ints; ``device`` not a str or device.
-        ValueError: negative sizes; a device this machine does not have.
-    """
-    T_q = require_int("T_q", T_q, minimum=0)
-    T_k = T_q if T_k is None else require_int("T_k", T_k, minimum=0)
-    if isinstance(device, str):
-        device = resolve_device(device)
-    return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril()
-
-
-def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
-    """``(B, T)`` bool from ``lengths (B,)``: True on the first ``lengths[b]`` (real) positions.
-
-    ``T`` is ``max_len``, or the longest length if None. A length of 0 gives a row of False (a
-    fully masked row, which attention turns into zero weights).
-
-    Raises:
-        TypeError: ``lengths`` not integers (a list of ints is accepted); ``max_len`` not an int.
-        ValueError: ``lengths`` not 1-D, negative, or longer than ``max_len``.
-    """
-    if not isinstance(lengths, torch.Tensor):
-        try:
-            lengths = torch.as_tensor(lengths)
-        except (TypeError, ValueError, RuntimeError):
-            raise TypeError(f"lengths must be a 1-D tensor or list of ints, got {type(lengths).__name__}") from None
-    if max_len is not None:
-        max_len = require_int("max_len", max_len, minimum=0)
-    require_lengths("lengths", lengths, max_len=max_len, min_length=0)
-    T = (int(lengths.max()) if len(lengths) else 0) if max_len is None else max_len
-    return torch.arange(T, device=lengths.device) < lengths.unsqueeze(1)  # (1, T) < (B, 1) -> (B, T)
+__all__ = ["MultiHeadAttention"]
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -112,12 +74,6 @@ def _merge_heads(x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 4:
         raise ValueError(f"x must be (B, H, T, d), got shape {tuple(x.shape)}")
     return x.transpose(-3, -2).flatten(-2)  # (B, h, T, d_k) -> (B, T, h, d_k) -> (B, T, h*d_k)
-
-
-def _check_x(x, d_model: int, name: str = "x") -> None:
-    require_tensor(name, x, dim=3, shape=f"(B, T, {d_model})")
-    if x.shape[-1] != d_model:
-        raise ValueError(f"{name} must be (B, T, {d_model}), got shape {tuple(x.shape)}")
 
 
 class MultiHeadAttention(nn.Module):
@@ -238,7 +194,7 @@ class MultiHeadAttention(nn.Module):
             ValueError: ``query`` not ``(B, T_q, E)``; ``k``, ``v`` not ``(B, h, T_k, d_k)`` with
                 the query's ``B``, this module's ``h`` and ``d_k``; masks of the wrong shape.
         """
-        _check_x(query, self.embed_dim, "query")
+        require_sequence("query", query, self.embed_dim)
         require_float("query", query)
         B, T_q, _ = query.shape
         want = f"(B={B}, H={self.num_heads}, T_k, d={self.head_dim})"
@@ -293,9 +249,7 @@ class MultiHeadAttention(nn.Module):
     def _check_inputs(self, query, key, value) -> None:
         named = (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim))
         for name, t, size in named:
-            require_tensor(name, t, dim=3, shape=f"(B, T, {size})")
-            if t.shape[-1] != size:
-                raise ValueError(f"{name} must be (B, T, {size}), got shape {tuple(t.shape)}")
+            require_sequence(name, t, size)
             require_float(name, t)
         require_same_dtype(("query", query), ("key", key), ("value", value))
         weight = self.out_proj.weight
@@ -388,89 +342,3 @@ class MultiHeadAttention(nn.Module):
             module.in_proj_bias.copy_(torch.cat((self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)))
         module.out_proj.load_state_dict(self.out_proj.state_dict())
         return module
-
-
-# ----------------------------------------------------------------------------------------------
-# The encoder: attention, feed-forward, residuals, layer norm
-# ----------------------------------------------------------------------------------------------
-class TransformerEncoderBlock(nn.Module):
-    """One encoder layer (Vaswani et al. 2017), with names that mirror ``nn.TransformerEncoderLayer``.
-
-    Post-norm (the paper's): ``x = LN(x + MHA(x)); x = LN(x + FFN(x))``. Pre-norm
-    (``norm_first=True``, common in later models): ``x = x + MHA(LN(x)); x = x + FFN(LN(x))``.
-    ``FFN(x) = W_2 relu(W_1 x + b_1) + b_2``. Residuals: He et al. (2016); layer norm: Ba et al. (2016).
-    """
-
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = False, layer_norm_eps: float = 1e-5) -> None:
-        super().__init__()
-        self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
-        self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
-        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.dropout, self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout), nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None, is_causal: bool = False,
-                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``x (B, T, d_model)`` -> ``(x (B, T, d_model), weights (B, h, T, T) or None)``.
-
-        Raises:
-            TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
-        """
-        _check_x(x, self.self_attn.embed_dim)
-        def attend(h):
-            out, w = self.self_attn(h, h, h, key_padding_mask, need_weights, attn_mask,
-                                    average_attn_weights=False, is_causal=is_causal)
-            return self.dropout1(out), w
-
-        def feed_forward(h):
-            return self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(h)))))
-
-        if self.norm_first:
-            a, weights = attend(self.norm1(x))
-            x = x + a
-            x = x + feed_forward(self.norm2(x))
-        else:
-            a, weights = attend(x)
-            x = self.norm1(x + a)
-            x = self.norm2(x + feed_forward(x))
-        return x, weights
-
-    @torch.no_grad()
-    def load_from_torch(self, layer: nn.TransformerEncoderLayer) -> TransformerEncoderBlock:
-        """Copy a ReLU ``nn.TransformerEncoderLayer``'s weights (same sizes and ``norm_first``)."""
-        if layer.norm_first != self.norm_first:
-            raise ValueError(f"norm_first differs: ours {self.norm_first}, layer's {layer.norm_first}")
-        self.self_attn.load_from_torch(layer.self_attn)
-        for name in ("linear1", "linear2", "norm1", "norm2"):
-            getattr(self, name).load_state_dict(getattr(layer, name).state_dict())
-        return self
-
-
-class TransformerEncoder(nn.Module):
-    """A stack of ``num_layers`` :class:`TransformerEncoderBlock`, plus a final LayerNorm if pre-norm."""
-
-    def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = False) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerEncoderBlock(d_model, num_heads, d_ff, dropout, norm_first) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
-
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None, is_causal: bool = False,
-                need_weights: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        """``x (B, T, d_model)`` -> ``(x, [weights (B, h, T, T) per layer] or None)``.
-
-        Raises:
-            TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
-        """
-        if len(self.layers):
-            _check_x(x, self.layers[0].self_attn.embed_dim)
-        all_weights = []
-        for layer in self.layers:
-            x, w = layer(x, key_padding_mask, attn_mask, is_causal, need_weights)
-            all_weights.append(w)
-        return self.norm(x), (all_weights if need_weights else None)

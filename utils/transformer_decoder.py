@@ -10,6 +10,10 @@ Vaswani et al. (2017), in the course's notation (batch first, ``L`` layers, ``H`
                        feed-forward            W_2 relu(W_1 x + b_1) + b_2
                   -> LayerNorm -> W_o        -> logits (B, T, V)
 
+The encoder side (the embeddings, chapter 6's blocks, :class:`~utils.transformer_encoder.TransformerSourceEncoder`)
+is in :mod:`utils.transformer_encoder`; this module has the decoder and :func:`build_transformer_model`,
+which joins the two.
+
 **Training** needs no recurrence: under the causal mask all ``T`` positions are computed in ONE
 parallel pass (:meth:`TransformerDecoder.teacher_forced`). **Decoding** is still token by token,
 with a **key–value cache**: :meth:`~TransformerDecoder.init_state` projects the cross-attention
@@ -28,7 +32,6 @@ chooses; names and weights mirror ``nn.TransformerDecoderLayer``. Masks: **True 
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -36,15 +39,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.device import model_seed
-from utils.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_positional_encoding
-from utils.seq2seq import Seq2Seq, length_mask
-from utils.transformer import MultiHeadAttention, TransformerEncoder, _check_x
-from utils.validate import require_int, require_lengths, require_mask, require_tensor, require_token_ids
+from utils.seq2seq import Seq2Seq
+from utils.transformer import MultiHeadAttention
+from utils.transformer_encoder import TransformerEmbedding, TransformerSourceEncoder
+from utils.validate import require_int, require_sequence, require_src_mask, require_tensor, require_token_ids
 
-__all__ = ["TransformerDecoderBlock", "TransformerSourceEncoder", "TransformerDecoderState",
-           "TransformerDecoder", "build_transformer_model", "cross_attention_maps"]
-
-POSITIONAL = {"sinusoidal": SinusoidalPositionalEncoding, "learned": LearnedPositionalEncoding}
+__all__ = ["TransformerDecoderBlock", "TransformerDecoderState", "TransformerDecoder", "build_transformer_model",
+           "cross_attention_maps"]
 
 
 class TransformerDecoderBlock(nn.Module):
@@ -88,8 +89,8 @@ class TransformerDecoderBlock(nn.Module):
         Raises:
             TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``tgt`` is the query).
         """
-        _check_x(tgt, self.self_attn.embed_dim, "tgt")
-        _check_x(memory, self.self_attn.embed_dim, "memory")
+        require_sequence("tgt", tgt, self.self_attn.embed_dim)
+        require_sequence("memory", memory, self.self_attn.embed_dim)
 
         def self_attend(h):
             return self.self_attn(h, h, h, tgt_key_padding_mask, False, tgt_mask, is_causal=tgt_is_causal)[0]
@@ -113,7 +114,7 @@ class TransformerDecoderBlock(nn.Module):
             ValueError: ``x`` not ``(B, T, d_model)``; a cache not ``(B, H, P, d)``.
             TypeError, ValueError: otherwise as :meth:`MultiHeadAttention.attend_kv`.
         """
-        _check_x(x, self.self_attn.embed_dim, "x")
+        require_sequence("x", x, self.self_attn.embed_dim)
         B, H, d = x.shape[0], self.self_attn.num_heads, self.self_attn.head_dim
         for name, t in (("self_k", self_k), ("self_v", self_v)):
             require_tensor(name, t, dim=4, shape=f"(B={B}, H={H}, P, d={d})")
@@ -170,104 +171,6 @@ class TransformerDecoderBlock(nn.Module):
         return self
 
 
-class _Embedder(nn.Module):
-    """What the encoder and the decoder share: ``E x·√d_model + PE``, then dropout."""
-
-    def __init__(self, vocab_size: int, d_model: int, num_heads: int, d_ff: int, num_layers: int, max_len: int,
-                 dropout: float, positional: str, pad_id: int) -> None:
-        super().__init__()
-        for name, size in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads),
-                           ("d_ff", d_ff), ("num_layers", num_layers), ("max_len", max_len)):
-            require_int(name, size, minimum=1)
-        if positional not in POSITIONAL:
-            raise ValueError(f"positional must be one of {sorted(POSITIONAL)}, got {positional!r}")
-        require_int("pad_id", pad_id, minimum=0, maximum=vocab_size - 1)
-        self.d_model, self.max_len = d_model, max_len
-        self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
-        with torch.no_grad():  # N(0, 1/d_model): unit variance after the √d_model below
-            self.embedding.weight.normal_(0.0, d_model ** -0.5)
-            self.embedding.weight[pad_id].zero_()
-        self.positions = POSITIONAL[positional](d_model, max_len)
-        self.dropout = nn.Dropout(dropout)
-
-    def embed(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """``tokens (B, T)`` at positions ``start … start+T-1`` -> ``E y·√d_model + PE``, ``(B, T, d_model)``.
-
-        Raises:
-            ValueError: ``start + T > max_len`` (no positional encoding that far).
-        """
-        T = tokens.shape[1]
-        if start + T > self.max_len:
-            raise ValueError(f"cannot reach position {start + T - 1}: max_len is {self.max_len} (positions 0 "
-                             f"to {self.max_len - 1}); build the model with a larger max_len")
-        pe = self.positions  # the table's rows start … start+T-1: (T, d_model)
-        rows = (pe.pe if isinstance(pe, SinusoidalPositionalEncoding) else pe.table.weight)[start:start + T]
-        x = self.embedding(tokens) * math.sqrt(self.d_model)  # (B, T) -> (B, T, d_model)
-        return self.dropout(x + rows.to(x.dtype))  # (B, T, d) + (T, d)
-
-
-class TransformerSourceEncoder(_Embedder):
-    """``src (B, S)`` -> ``E x·√d_model + PE`` -> chapter 6's :class:`TransformerEncoder` (pre-norm).
-
-    :class:`utils.seq2seq.Encoder`'s interface: ``forward(src, src_lengths) -> (enc_out (B, S,
-    d_model), enc_final (B, d_model))``; ``enc_out`` is zero at padded positions, ``enc_final``
-    its mean over each row's real tokens (zero for a length of 0). The Transformer decoder never
-    reads ``enc_final`` (it attends to ``enc_out``); it is there for decoders that want one vector.
-    ``output_size = d_model``; ``embedding`` is the token table.
-
-    ``count_from_end=True`` gives every source token its position counted from both ends: the first
-    ``d_model / 2`` features of its encoding are the sinusoids of ``j`` (from the start), the last
-    ``d_model / 2`` those of ``S_b - 1 - j`` (from the end of its own sentence, of length ``S_b``).
-    A bidirectional RNN knows both distances because it reads the source both ways; a Transformer
-    knows only what its positional encoding says, and a task like reversal, where output ``t``
-    copies the source token ``t`` places from the end, needs the second one (chapter 7).
-
-    Raises:
-        TypeError, ValueError: sizes not positive ints, ``d_model`` not divisible by ``num_heads``
-            (by 4 with ``count_from_end``), an unknown ``positional`` (only ``"sinusoidal"`` with
-            ``count_from_end``), ``pad_id`` outside the vocabulary; in ``forward``, ``src``
-            not ``(B, S)`` ids in the vocabulary with ``S <= max_len``, ``src_lengths`` not
-            ``(B,)`` integers in ``[0, S]``.
-    """
-
-    def __init__(self, vocab_size: int, d_model: int, num_heads: int, d_ff: int, num_layers: int, max_len: int,
-                 dropout: float = 0.0, positional: str = "sinusoidal", pad_id: int = 0,
-                 count_from_end: bool = False) -> None:
-        super().__init__(vocab_size, d_model, num_heads, d_ff, num_layers, max_len, dropout, positional, pad_id)
-        self.output_size = d_model
-        self.count_from_end = bool(count_from_end)
-        if self.count_from_end:
-            if positional != "sinusoidal" or d_model % 4:
-                raise ValueError("count_from_end needs positional='sinusoidal' and d_model divisible by 4, "
-                                 f"got {positional!r} and d_model={d_model}")
-            half = sinusoidal_positional_encoding(max_len, d_model // 2)  # (max_len, d_model / 2)
-            self.register_buffer("half_table", half, persistent=False)
-        self.encoder = TransformerEncoder(num_layers, d_model, num_heads, d_ff, dropout, norm_first=True)
-
-    def _embed_both_ends(self, src: torch.Tensor, src_lengths: torch.Tensor) -> torch.Tensor:
-        """``E x·√d_model + [PE(j) ; PE(S_b - 1 - j)]``, ``(B, S, d_model)``; padding counts as 0 from the end."""
-        B, S = src.shape
-        j = torch.arange(S, device=src.device)  # (S,)
-        back = (src_lengths.to(src.device).unsqueeze(1) - 1 - j).clamp(min=0)  # (B, 1) - (S,) -> (B, S)
-        table = self.half_table.to(device=src.device)
-        pe = torch.cat([table[:S].expand(B, S, -1), table[back]], dim=-1)  # (B, S, d/2) + (B, S, d/2) -> (B, S, d)
-        x = self.embedding(src) * math.sqrt(self.d_model)  # (B, S) -> (B, S, d_model)
-        return self.dropout(x + pe.to(x.dtype))
-
-    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        require_token_ids("src", src, self.embedding.num_embeddings, dim=2, shape="(B, S) token ids")
-        B, S = src.shape
-        if S > self.max_len:
-            raise ValueError(f"src has {S} positions but the encoder's max_len is {self.max_len}")
-        require_lengths("src_lengths", src_lengths, batch=B, max_len=S, min_length=0)
-        keep = length_mask(src_lengths.to(src.device), S)  # (B, S), True = a real token
-        x = self._embed_both_ends(src, src_lengths) if self.count_from_end else self.embed(src)
-        enc_out, _ = self.encoder(x, key_padding_mask=keep)  # (B, S, d_model)
-        enc_out = enc_out.masked_fill(~keep.unsqueeze(-1), 0.0)  # (B, S, 1): padding -> zeros
-        count = keep.sum(1, keepdim=True).clamp_min(1).to(enc_out.dtype)  # (B, 1)
-        return enc_out, enc_out.sum(1) / count  # masked mean: (B, S, d) -> (B, d)
-
-
 class TransformerDecoderState(NamedTuple):
     """The key–value cache (batch first, so beam search can reorder it). ``P`` tokens decoded so far."""
 
@@ -278,7 +181,7 @@ class TransformerDecoderState(NamedTuple):
     position: torch.Tensor  # (B,) long: P, the position of the next token
 
 
-class TransformerDecoder(_Embedder):
+class TransformerDecoder(TransformerEmbedding):
     """Target ``E y·√d_model + PE``, ``num_layers`` :class:`TransformerDecoderBlock`, a final
     LayerNorm (pre-norm only) and ``W_o``: the ``init_state``/``step`` interface of
     :mod:`utils.seq2seq`, with a key–value cache.
@@ -386,7 +289,7 @@ class TransformerDecoder(_Embedder):
         B, S = prev_token.shape[0], state.cross_k.shape[3]
         if state.cross_k.shape[0] != B:
             raise ValueError(f"state holds {state.cross_k.shape[0]} rows but prev_token has {B}")
-        _check_src_mask(src_mask, B, S)
+        require_src_mask(src_mask, B, S)
         P = state.self_k.shape[3]
         x = self.embed(prev_token.unsqueeze(1), start=P)  # (B,) -> (B, 1) -> (B, 1, d_model)
         ks, vs, w = [], [], None
@@ -408,13 +311,7 @@ class TransformerDecoder(_Embedder):
                              f"{'' if batch is None else f' with B = {batch}'}, got shape {tuple(enc_out.shape)}")
         if not enc_out.is_floating_point():
             raise TypeError(f"enc_out must be a floating-point tensor, got dtype {enc_out.dtype}")
-        _check_src_mask(src_mask, *enc_out.shape[:2])
-
-
-def _check_src_mask(src_mask, B: int, S: int) -> None:
-    require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
-    if src_mask is not None and tuple(src_mask.shape) != (B, S):
-        raise ValueError(f"src_mask must be (B, S) = {(B, S)}, got shape {tuple(src_mask.shape)}")
+        require_src_mask(src_mask, *enc_out.shape[:2])
 
 
 def build_transformer_model(vocab_size_src: int, vocab_size_tgt: int, d_model: int, num_heads: int, d_ff: int,

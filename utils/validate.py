@@ -21,7 +21,8 @@ import torch
 __all__ = [
     "shape_of", "require_tensor", "require_float", "require_same_dtype", "require_features",
     "require_mask", "require_token_ids", "require_lengths", "require_int", "require_number",
-    "require_finite", "available_devices", "resolve_device", "MASK_CONVENTION",
+    "require_finite", "require_choice", "require_sequence", "require_source_batch", "require_src_mask",
+    "require_query_and_annotations", "available_devices", "resolve_device", "MASK_CONVENTION",
 ]
 
 MASK_CONVENTION = ("use a bool mask (True = may attend), e.g. {name}.bool(), or a float mask "
@@ -215,6 +216,90 @@ def require_finite(name: str, x: torch.Tensor, hint: str = "") -> None:
     if not bool(torch.isfinite(x).all()):
         kinds = [k for k, bad in (("NaN", torch.isnan(x).any()), ("inf", torch.isinf(x).any())) if bool(bad)]
         raise ValueError(f"{name} contains {' and '.join(kinds)}{hint}")
+
+
+def require_choice(name: str, value, choices) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices`` (printed as given: pass a sorted
+    list or a tuple in the order the docs use)."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# What the sequence models take: a batch of sources, annotations, a source mask
+# ----------------------------------------------------------------------------------------------
+def require_sequence(name: str, x, size: int) -> torch.Tensor:
+    """``x`` itself, if it is a ``(B, T, size)`` tensor (a Transformer layer's input, ``size = d_model``).
+
+    Raises:
+        TypeError: ``x`` is not a tensor.
+        ValueError: not 3-D, or the last dimension is not ``size``.
+    """
+    require_tensor(name, x, dim=3, shape=f"(B, T, {size})")
+    if x.shape[-1] != size:
+        raise ValueError(f"{name} must be (B, T, {size}), got shape {shape_of(x)}")
+    return x
+
+
+def require_source_batch(src, src_lengths, vocab_size: int, *, min_length: int = 1,
+                         max_positions: int | None = None) -> tuple[int, int]:
+    """Check what an encoder reads: ``src (B, S)`` ids in ``[0, vocab_size)`` and ``src_lengths (B,)``
+    integers in ``[min_length, S]``. Returns ``(B, S)``.
+
+    With ``min_length >= 1`` (a recurrent encoder: every source has a token) ``S = 0`` is refused;
+    ``max_positions`` caps ``S`` (a positional encoding's ``max_len``). An empty batch passes.
+
+    Raises:
+        TypeError: ``src`` or ``src_lengths`` not an integer tensor.
+        ValueError: ``src`` not 2-D or holding ids outside the vocabulary; ``S = 0`` or above
+            ``max_positions``; ``src_lengths`` not ``(B,)`` or out of range.
+    """
+    require_token_ids("src", src, vocab_size, dim=2, shape="(B, S) token ids")
+    B, S = src.shape
+    if min_length >= 1 and S == 0 and B:
+        raise ValueError(f"src has no positions (shape {shape_of(src)}): every source needs at least one token")
+    if max_positions is not None and S > max_positions:
+        raise ValueError(f"src has {S} positions but the encoder's max_len is {max_positions}")
+    if isinstance(src_lengths, torch.Tensor) and src_lengths.dim() == 1 and src_lengths.shape[0] != B:
+        raise ValueError(f"src_lengths has shape {shape_of(src_lengths)} but src has batch size {B}")
+    require_lengths("src_lengths", src_lengths, batch=B, max_len=S, min_length=min_length)
+    return B, S
+
+
+def require_src_mask(src_mask, B: int, S: int) -> torch.Tensor | None:
+    """``src_mask`` itself: None (every position real) or a ``(B, S)`` bool mask, True at real source tokens.
+
+    Raises:
+        TypeError: not a tensor, or not bool (a 0/1 mask: use ``src_mask.bool()``).
+        ValueError: not ``(B, S)``.
+    """
+    require_mask("src_mask", src_mask, None, float_ok=False, meaning="True = a real token")
+    if src_mask is not None and tuple(src_mask.shape) != (B, S):
+        raise ValueError(f"src_mask must be (B, S) = {(B, S)}, got shape {shape_of(src_mask)}")
+    return src_mask
+
+
+def require_query_and_annotations(query, enc_out, query_size: int | None = None,
+                                  key_size: int | None = None) -> tuple[int, int]:
+    """Check an attention layer's decoder state(s) and annotations; return ``(B, S)``.
+
+    ``query`` is ``(B, H)`` (one step) or ``(B, T, H)``, ``enc_out`` is ``(B, S, D)`` with the same
+    ``B``; ``H`` and ``D`` are checked where given (and named in the message), else any size.
+    Dtypes are left to the caller, whose layers know which ones they take.
+
+    Raises:
+        TypeError: ``query`` or ``enc_out`` not a tensor.
+        ValueError: shapes that do not fit.
+    """
+    require_tensor("query", query)
+    require_tensor("enc_out", enc_out)
+    H = "H" if query_size is None else query_size
+    if query.dim() not in (2, 3) or (query_size is not None and query.shape[-1] != query_size):
+        raise ValueError(f"query must be (B, {H}) or (B, T, {H}), got shape {shape_of(query)}")
+    D = "D" if key_size is None else key_size
+    if enc_out.dim() != 3 or enc_out.shape[0] != query.shape[0] or (key_size is not None and enc_out.shape[-1] != key_size):
+        raise ValueError(f"enc_out must be (B, S, {D}) with B = {query.shape[0]}, got shape {shape_of(enc_out)}")
+    return enc_out.shape[0], enc_out.shape[1]
 
 
 def available_devices() -> list[str]:

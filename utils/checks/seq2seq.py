@@ -17,7 +17,8 @@ from collections.abc import Callable
 import torch
 
 from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
-from utils.seq2seq import PlainDecoder, length_mask
+from utils.masks import length_mask
+from utils.seq2seq import PlainDecoder
 
 __all__ = [
     "check_context_budget", "check_masked_cross_entropy", "check_decode_loop",
