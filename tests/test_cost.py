@@ -58,7 +58,7 @@ def test_a_recurrence_grows_with_length_and_attention_does_not():
 def test_chapter7_encoders(T):
     from utils.bahdanau import build_bahdanau_model
     from utils.data.sequences import Vocab
-    from utils.seq2seq import build_plain_model, length_experiment_config
+    from utils.length_experiment import build_plain_model, length_experiment_config
     from utils.transformer_decoder import build_transformer_model
 
     cfg = length_experiment_config()
