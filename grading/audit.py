@@ -62,6 +62,10 @@ OWN_IMPLEMENTATION = {
     "decoder_masks": {"causal_mask", "padding_mask", "length_mask"},
     "cross_attention": {"scaled_dot_product_attention", "attend_kv"},
     "attend_with_cache": {"scaled_dot_product_attention", "attend_kv", "forward_cached"},
+    "online_softmax_merge": {"online_softmax_merge"},
+    # chapter 5's window_mask centred on t is the band's non-causal twin: most of the exercise
+    "sliding_window_mask": {"sliding_window_mask", "_band", "window_mask", "_window_mask"},
+    "linear_attention_step": {"linear_attention_step"},
 }
 PATCH_TARGETS = ("torch", "utils", "sys", "builtins", "numpy", "np", "F", "nn", "IPython", "os")
 

@@ -14,7 +14,9 @@ import torch
 
 from utils.attention import attend, masked_softmax, scaled_dot_product_attention
 from utils.bahdanau import BahdanauState
+from utils.efficient_attention import online_softmax_merge, sliding_window_mask
 from utils.glimpse import reinforce_loss, soft_glimpse
+from utils.linear_attention import linear_attention_step
 from utils.luong import LuongState, local_weights, predict_position
 from utils.positional import sinusoidal_positional_encoding
 from utils.seq2seq import length_mask
@@ -156,4 +158,7 @@ REFERENCES = {
     "decoder_masks": decoder_masks,
     "cross_attention": cross_attention,
     "attend_with_cache": attend_with_cache,
+    "online_softmax_merge": online_softmax_merge,
+    "sliding_window_mask": sliding_window_mask,
+    "linear_attention_step": linear_attention_step,
 }

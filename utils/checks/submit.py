@@ -58,6 +58,9 @@ CHECKS = {
     "decoder_masks": "utils.checks.transformer:check_decoder_masks",
     "cross_attention": "utils.checks.transformer:check_cross_attention",
     "attend_with_cache": "utils.checks.transformer:check_attend_with_cache",
+    "online_softmax_merge": "utils.checks.efficient_attention:check_online_softmax_merge",
+    "sliding_window_mask": "utils.checks.efficient_attention:check_sliding_window_mask",
+    "linear_attention_step": "utils.checks.efficient_attention:check_linear_attention_step",
 }
 
 
