@@ -117,6 +117,8 @@ def test_the_merge_names_bad_shapes_and_dtypes():
         online_softmax_merge(m, ell, o[..., 0], m, ell, o)
     with pytest.raises(TypeError, match="dtype"):
         online_softmax_merge(m, ell, o, m.double(), ell, o)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        online_softmax_merge(m, ell, o, m[:, :2], ell[:, :2], o[:, :2])
     with pytest.raises(ValueError, match="keys"):
         softmax_partial(torch.zeros(2, 3), torch.zeros(4, 2))
 
@@ -148,6 +150,12 @@ def test_blockwise_attention_with_padding_masks_whole_blocks_and_causal(block_si
     assert torch.allclose(blockwise_attention(q, k, v, block_size, mask=keys, causal=True), expected, atol=TOL)
     full = both.expand(B, h, T, S)                         # a mask given in full is sliced the same way
     assert torch.allclose(blockwise_attention(q, k, v, block_size, mask=full), expected, atol=TOL)
+    row = keys[2, 0, 0]                                    # (S,): the same 5 keys for every query
+    expected = F.scaled_dot_product_attention(q[:1], k[:1], v[:1], attn_mask=row.view(1, S))
+    assert torch.allclose(blockwise_attention(q[:1], k[:1], v[:1], block_size, mask=row), expected, atol=TOL)
+    everything = torch.tensor(True)                        # 0-d: broadcast to every score
+    assert torch.allclose(blockwise_attention(q[:1], k[:1], v[:1], block_size, mask=everything),
+                          F.scaled_dot_product_attention(q[:1], k[:1], v[:1]), atol=TOL)
 
 
 def test_a_query_with_no_key_gets_zeros_as_in_the_courses_attention():

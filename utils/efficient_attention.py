@@ -124,6 +124,10 @@ def online_softmax_merge(m1: torch.Tensor, l1: torch.Tensor, o1: torch.Tensor,
         if o.dim() != m.dim() + 1 or o.shape[:-1] != m.shape:
             raise ValueError(f"o{side} must be (..., T, d_v) with m{side} (..., T), got o{side} {shape_of(o)} "
                              f"and m{side} {shape_of(m)}")
+    try:
+        torch.broadcast_shapes(o1.shape, o2.shape)
+    except RuntimeError:
+        raise ValueError(f"the two partial results do not broadcast: o1 {shape_of(o1)}, o2 {shape_of(o2)}") from None
     m = torch.maximum(m1, m2)
     safe = _subtractable(m)
     a1, a2 = torch.exp(m1 - safe), torch.exp(m2 - safe)  # (..., T): each side's rescale to the common max
@@ -174,7 +178,8 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
             break
         end = min(start + block_size, S)
         tile = (query @ key[..., start:end, :].transpose(-2, -1)) * scale  # (..., T, d_k) @ (..., d_k, n) -> (..., T, n)
-        allowed = None if mask is None else mask[..., start:end] if mask.shape[-1] != 1 else mask
+        sliced = mask is not None and mask.dim() > 0 and mask.shape[-1] != 1  # a mask that varies over the keys
+        allowed = mask[..., start:end] if sliced else mask
         if causal:
             future = torch.arange(start, end, device=query.device) > rows  # (T, n)
             allowed = ~future if allowed is None else allowed & ~future
