@@ -18,7 +18,9 @@ import torch
 
 from utils.attention import attend, masked_softmax, scaled_dot_product_attention
 from utils.bahdanau import BahdanauState
+from utils.efficient_attention import online_softmax_merge, sliding_window_mask
 from utils.glimpse import reinforce_loss, soft_glimpse
+from utils.linear_attention import linear_attention_step
 from utils.local_attention import local_weights, predict_position
 from utils.luong import LuongState
 from utils.masks import causal_mask, length_mask
@@ -189,6 +191,11 @@ ANSWERS: dict[str, Answer] = {
     "cross_attention": Answer({"cross_attention": cross_attention}, frozenset({"scaled_dot_product_attention", "attend_kv"})),
     "attend_with_cache": Answer({"attend_with_cache": attend_with_cache},
                                 frozenset({"scaled_dot_product_attention", "attend_kv", "forward_cached"})),
+    # chapter 8; chapter 5's window mask centred on t is the band's non-causal twin: most of the exercise
+    "online_softmax_merge": Answer({"online_softmax_merge": online_softmax_merge}, frozenset({"online_softmax_merge"})),
+    "sliding_window_mask": Answer({"sliding_window_mask": sliding_window_mask},
+                                  frozenset({"sliding_window_mask", "_band", "window_mask", "_window_mask"})),
+    "linear_attention_step": Answer({"linear_attention_step": linear_attention_step}, frozenset({"linear_attention_step"})),
 }
 
 # Derived: the reference functions by the name a checker asks for, and the own-implementation names

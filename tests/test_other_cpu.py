@@ -107,12 +107,13 @@ def test_the_stored_values_sit_well_inside_the_tolerance(capability):
 # once more with the other CPU's kernels.
 NUMERIC_TESTS = ["test_attention.py", "test_bahdanau.py", "test_beam.py", "test_captioning.py",
                  "test_check_hints.py", "test_checks_attention.py", "test_checks_bahdanau.py",
-                 "test_checks_transformer.py", "test_no_silent_results.py",
+                 "test_checks_transformer.py", "test_checks_efficient_attention.py", "test_no_silent_results.py",
                  "test_checks_glimpse.py", "test_checks_luong.py", "test_checks_self_attention.py",
                  "test_checks_seq2seq.py", "test_glimpse.py", "test_judge.py", "test_local_attention.py", "test_luong.py",
                  "test_self_attention_models.py", "test_seq2seq.py", "test_length_experiment.py",
                  "test_diagnostics.py", "test_training.py",
-                 "test_transformer.py", "test_validation.py", "test_validation_properties.py"]
+                 "test_transformer.py", "test_validation.py", "test_validation_properties.py",
+                 "test_efficient_attention.py", "test_linear_attention.py", "test_grouped_query.py"]
 
 
 def test_the_numeric_unit_tests_pass_with_another_cpus_kernels():

@@ -1,0 +1,117 @@
+"""Linear attention as a recurrence (chapter 8): Katharopoulos et al. (``katharopoulos2020``),
+"Transformers are RNNs".
+
+Softmax attention weighs key ``j`` by ``exp(q_t · k_j / √d_k)``: every query meets every key, a
+``(T, S)`` matrix. Linear attention replaces that similarity by ``φ(q_t) · φ(k_j)`` for a feature
+map ``φ`` with positive values (here ``φ(x) = elu(x) + 1``, the paper's). The sum over keys then
+factors::
+
+    out_t = Σ_j φ(q_t)ᵀφ(k_j) v_j / Σ_j φ(q_t)ᵀφ(k_j) = φ(q_t)ᵀ S / φ(q_t)ᵀ z,
+    S = Σ_j φ(k_j) v_jᵀ  (d_k, d_v),   z = Σ_j φ(k_j)  (d_k,)
+
+so the cost is linear in the length, and in the causal case (``j <= t``) ``S`` and ``z`` are a
+running state: a recurrent network whose state has ``d_k · d_v + d_k`` numbers per head whatever
+the length. That is chapter 1's fixed-size bottleneck come back, and the chapter measures what it
+costs. Shapes: ``query (..., T, d_k)``, ``key (..., S, d_k)``, ``value (..., S, d_v)``; ``(B, h)``
+for the leading dimensions in multi-head code.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from utils.attention import check_query_key
+from utils.validate import require_float, require_same_dtype, require_tensor, shape_of
+
+__all__ = ["elu_feature_map", "linear_attention", "linear_attention_step"]
+
+
+def elu_feature_map(x: torch.Tensor) -> torch.Tensor:
+    """``φ(x) = elu(x) + 1``, elementwise (Katharopoulos et al., 2020): ``x + 1`` for ``x > 0``,
+    ``exp(x)`` below, so positive, and ``φ(q) · φ(k) > 0`` is a valid similarity. (In float32,
+    ``exp(x) − 1 + 1`` rounds to 0 for ``x`` below about −17; a query whose features all do so
+    gets a zero output, never NaN.)"""
+    return F.elu(x) + 1
+
+
+def _divide(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """``num / den``, zero where ``den = 0`` (no key, or ``φ`` underflowed to 0)."""
+    return num / torch.where(den > 0, den, torch.ones_like(den))
+
+
+def linear_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, causal: bool = True) -> torch.Tensor:
+    """Linear attention in parallel: the softmax's ``exp(q · k)`` replaced by ``φ(q) · φ(k)``.
+
+    ::
+
+        out_t = φ(q_t)ᵀ S_t / φ(q_t)ᵀ z_t,   S_t = Σ_j φ(k_j) v_jᵀ  (d_k, d_v),   z_t = Σ_j φ(k_j)  (d_k,)
+
+    with ``j <= t`` if ``causal`` (cumulative sums over time, position ``t`` included), else every
+    ``j``. Regrouping ``(φ(Q) φ(K)ᵀ) V`` as ``φ(Q) (φ(K)ᵀ V)`` is what makes the cost linear in
+    the length: no ``(T, S)`` matrix. (The causal form here keeps every ``S_t``, ``T · d_k · d_v``
+    numbers; :func:`linear_attention_step` needs only the last one.)
+
+    Args:
+        query: ``(..., T, d_k)``; key: ``(..., S, d_k)``; value: ``(..., S, d_v)``; ``S = T`` if causal.
+
+    Returns:
+        ``(..., T, d_v)``.
+
+    Raises:
+        TypeError, ValueError: see :func:`utils.attention.check_query_key`; ``S != T`` with ``causal``.
+    """
+    check_query_key(query, key, value)
+    if causal and key.shape[-2] != query.shape[-2]:
+        raise ValueError(f"causal linear attention needs as many keys as queries, got query {shape_of(query)} "
+                         f"and key {shape_of(key)}")
+    phi_q, phi_k = elu_feature_map(query), elu_feature_map(key)
+    if causal:
+        states = torch.cumsum(phi_k.unsqueeze(-1) * value.unsqueeze(-2), dim=-3)  # (..., T, d_k, 1) * (..., T, 1, d_v) -> S_t
+        norms = torch.cumsum(phi_k, dim=-2)  # (..., T, d_k): z_t
+        num = (phi_q.unsqueeze(-2) @ states).squeeze(-2)  # (..., T, 1, d_k) @ (..., T, d_k, d_v) -> (..., T, d_v)
+        den = (phi_q * norms).sum(dim=-1, keepdim=True)  # (..., T, 1)
+    else:
+        num = phi_q @ (phi_k.transpose(-2, -1) @ value)  # (..., T, d_k) @ (..., d_k, d_v) -> (..., T, d_v)
+        den = phi_q @ phi_k.sum(dim=-2).unsqueeze(-1)  # (..., T, d_k) @ (..., d_k, 1) -> (..., T, 1)
+    return _divide(num, den)
+
+
+def linear_attention_step(state_S: torch.Tensor, state_z: torch.Tensor, q_t: torch.Tensor, k_t: torch.Tensor,
+                          v_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of causal linear attention as a recurrence (Katharopoulos et al., 2020)::
+
+        S_t = S_{t-1} + φ(k_t) v_tᵀ          first the state takes in position t …
+        z_t = z_{t-1} + φ(k_t)
+        out_t = φ(q_t)ᵀ S_t / φ(q_t)ᵀ z_t    … then the query reads it: t sees itself
+
+    The state has ``d_k · d_v + d_k`` numbers per head whatever ``t`` is: a key-value cache grows
+    with every token, this state never does. Start from zeros; ``T`` steps give
+    :func:`linear_attention` with ``causal=True``.
+
+    Args:
+        state_S: ``(B, h, d_k, d_v)``; state_z: ``(B, h, d_k)`` (any leading dimensions for ``(B, h)``).
+        q_t, k_t: ``(B, h, d_k)``, the raw query and key (``φ`` is applied here); v_t: ``(B, h, d_v)``.
+
+    Returns:
+        ``(out_t (B, h, d_v), S_t, z_t)``; the inputs are not changed.
+
+    Raises:
+        TypeError: not float tensors of one dtype.
+        ValueError: shapes that do not fit together.
+    """
+    named = (("state_S", state_S), ("state_z", state_z), ("q_t", q_t), ("k_t", k_t), ("v_t", v_t))
+    for name, t in named:
+        require_tensor(name, t, min_dim=2 if name == "state_S" else 1)
+        require_float(name, t)
+    require_same_dtype(*named)
+    d_k, d_v = state_S.shape[-2:]
+    if state_z.shape[-1] != d_k or q_t.shape[-1] != d_k or k_t.shape[-1] != d_k or v_t.shape[-1] != d_v:
+        raise ValueError(f"state_S (..., d_k={d_k}, d_v={d_v}) needs state_z, q_t, k_t (..., {d_k}) and v_t (..., {d_v}); "
+                         f"got {shape_of(state_z)}, {shape_of(q_t)}, {shape_of(k_t)}, {shape_of(v_t)}")
+    phi_q, phi_k = elu_feature_map(q_t), elu_feature_map(k_t)
+    S = state_S + phi_k.unsqueeze(-1) * v_t.unsqueeze(-2)  # (..., d_k, 1) * (..., 1, d_v) -> (..., d_k, d_v)
+    z = state_z + phi_k  # (..., d_k)
+    num = (phi_q.unsqueeze(-2) @ S).squeeze(-2)  # (..., 1, d_k) @ (..., d_k, d_v) -> (..., d_v)
+    den = (phi_q * z).sum(dim=-1, keepdim=True)  # (..., 1)
+    return _divide(num, den), S, z
