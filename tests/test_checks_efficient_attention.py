@@ -382,7 +382,7 @@ def test_the_judge_names_the_same_mistakes(name, wrong, hint):
 
 def test_the_judge_refuses_the_courses_own_implementations():
     from utils.efficient_attention import sliding_window_mask
-    from utils.luong import window_mask
+    from utils.local_attention import window_mask
 
     def via_local_m(T, window):                                      # chapter 5's window, made causal
         t = torch.arange(T)

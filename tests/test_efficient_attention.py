@@ -16,8 +16,8 @@ from utils.efficient_attention import (
     softmax_partial,
     stacked_reach,
 )
-from utils.luong import window_mask
-from utils.transformer import causal_mask, padding_mask
+from utils.local_attention import window_mask
+from utils.masks import causal_mask, length_mask
 
 TOL = 1e-5
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -141,7 +141,7 @@ def test_blockwise_attention_with_padding_masks_whole_blocks_and_causal(block_si
     B, h, T, S = 3, 2, 6, 10
     q, k, v = qkv(B=B, h=h, T=T, S=S, seed=7)
     lengths = torch.tensor([10, 2, 5])                     # row 1: every block after the first is masked
-    keys = padding_mask(lengths, S).view(B, 1, 1, S)       # (B, S) -> (B, 1, 1, S), True = a real key
+    keys = length_mask(lengths, S).view(B, 1, 1, S)       # (B, S) -> (B, 1, 1, S), True = a real key
     k[1, :, 2:] = v[1, :, 2:] = float("nan")               # padding may hold anything: it is never read
     expected = F.scaled_dot_product_attention(q, k.nan_to_num(), v.nan_to_num(), attn_mask=keys)
     assert torch.allclose(blockwise_attention(q, k, v, block_size, mask=keys), expected, atol=TOL)
@@ -160,7 +160,7 @@ def test_blockwise_attention_with_padding_masks_whole_blocks_and_causal(block_si
 
 def test_a_query_with_no_key_gets_zeros_as_in_the_courses_attention():
     q, k, v = qkv(B=2, h=1, T=4, S=6, seed=3)
-    keys = padding_mask(torch.tensor([0, 3]), 6).view(2, 1, 1, 6)   # row 0: no key at all
+    keys = length_mask(torch.tensor([0, 3]), 6).view(2, 1, 1, 6)   # row 0: no key at all
     got = blockwise_attention(q, k, v, 4, mask=keys)
     expected, _ = scaled_dot_product_attention(q, k, v, attn_mask=keys)
     assert torch.allclose(got, expected, atol=TOL) and bool((got[0] == 0).all())
@@ -204,7 +204,7 @@ def test_blockwise_attention_names_bad_arguments():
 @pytest.mark.parametrize("device", DEVICES)
 def test_blockwise_attention_runs_on_the_inputs_device(device):
     q, k, v = qkv(device=device)
-    keys = padding_mask(torch.tensor([7, 3]), 7).view(2, 1, 1, 7).to(device)
+    keys = length_mask(torch.tensor([7, 3]), 7).view(2, 1, 1, 7).to(device)
     out = blockwise_attention(q, k, v, 3, mask=keys, causal=True)
     assert out.device.type == torch.device(device).type
     expected = F.scaled_dot_product_attention(q.cpu(), k.cpu(), v.cpu(), attn_mask=keys.cpu() & causal_mask(5, 7))

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.grouped_query import GroupedQueryAttention, kv_cache_bytes
-from utils.transformer import MultiHeadAttention, causal_mask, padding_mask
+from utils.masks import causal_mask, length_mask
+from utils.transformer import MultiHeadAttention
 from utils.transformer_decoder import build_transformer_model
 
 TOL = 1e-5
@@ -57,7 +58,7 @@ def test_with_as_many_kv_heads_as_heads_it_is_the_courses_multi_head_attention()
     mha = MultiHeadAttention(E, H).eval()
     mha.load_state_dict(ours.state_dict())               # the same parameter names and shapes
     x = x_batch()
-    keys = padding_mask(torch.tensor([6, 3, 1]), 6)
+    keys = length_mask(torch.tensor([6, 3, 1]), 6)
     for kwargs in ({}, {"is_causal": True}, {"key_padding_mask": keys}, {"key_padding_mask": keys, "is_causal": True}):
         for need_weights in (True, False):               # the readable and the fast path
             got, w = ours(x, need_weights=need_weights, **kwargs)
@@ -75,7 +76,7 @@ def test_with_as_many_kv_heads_as_heads_it_is_pytorchs_multihead_attention():
     ours = GroupedQueryAttention.from_torch(theirs).eval()
     assert ours.num_kv_heads == H and ours.group_size == 1
     x = x_batch()
-    keys = padding_mask(torch.tensor([6, 4, 2]), 6)
+    keys = length_mask(torch.tensor([6, 4, 2]), 6)
     mask = causal_mask(6)
     got, _ = ours(x, key_padding_mask=keys, attn_mask=mask)
     want, _ = theirs(x, x, x, key_padding_mask=~keys, attn_mask=~mask)   # PyTorch's bool masks: True = blocked
@@ -92,7 +93,7 @@ def test_grouped_query_attention_is_multi_head_attention_with_tied_kv_heads(num_
     ours = gqa(num_kv_heads, seed=num_kv_heads)
     assert ours.k_proj.weight.shape == ours.v_proj.weight.shape == (num_kv_heads * E // H, E)
     x = x_batch(seed=num_kv_heads)
-    keys = padding_mask(torch.tensor([6, 2, 5]), 6)
+    keys = length_mask(torch.tensor([6, 2, 5]), 6)
     mha = as_multi_head(ours)
     for need_weights in (True, False):
         got, _ = ours(x, key_padding_mask=keys, is_causal=True, need_weights=need_weights)

@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from utils.transformer import MultiHeadAttention, _check_x, _split_heads
-from utils.validate import require_float, require_int, require_same_dtype, require_tensor
+from utils.transformer import MultiHeadAttention, _split_heads
+from utils.validate import require_float, require_int, require_same_dtype, require_sequence, require_tensor
 
 __all__ = ["GroupedQueryAttention", "kv_cache_bytes"]
 
@@ -90,7 +90,7 @@ class GroupedQueryAttention(MultiHeadAttention):
         """
         value = key if value is None else value
         for name, t in (("key", key), ("value", value)):
-            _check_x(t, self.embed_dim, name)
+            require_sequence(name, t, self.embed_dim)
             require_float(name, t)
         require_same_dtype(("key", key), ("value", value))
         self._check_dtype("key", key)
@@ -112,7 +112,7 @@ class GroupedQueryAttention(MultiHeadAttention):
             TypeError: ``query`` not a floating-point tensor of the module's dtype (and of ``k``'s).
             ValueError: ``query`` not ``(B, T, d_model)``; ``k``, ``v`` not ``(B, g, S, d)``; bad masks.
         """
-        _check_x(query, self.embed_dim, "query")
+        require_sequence("query", query, self.embed_dim)
         require_float("query", query)
         B, T = query.shape[:2]
         want = f"(B={B}, g={self.num_kv_heads}, S, d={self.head_dim})"
@@ -159,7 +159,7 @@ class GroupedQueryAttention(MultiHeadAttention):
         Raises:
             TypeError, ValueError: ``x`` not ``(B, T, d_model)``; a cache not ``(B, g, P, d)``.
         """
-        _check_x(x, self.embed_dim, "x")
+        require_sequence("x", x, self.embed_dim)
         B, T = x.shape[:2]
         want = f"(B={B}, g={self.num_kv_heads}, P, d={self.head_dim})"
         for name, t in (("cache_k", cache_k), ("cache_v", cache_v)):
