@@ -21,3 +21,14 @@ def test_ruff_would_fail_on_a_real_mistake(tmp_path):
     result = subprocess.run([str(RUFF), "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(bad)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "F401" in result.stdout and "F821" in result.stdout
+
+
+def test_the_display_modules_read_in_one_sitting():
+    """Issue 25: the explorers, the quizzes and the figures are split by chapter and concept, each
+    module short enough to read at once (DESIGN.md: aim under 300 lines)."""
+    utils = ROOT / "utils"
+    paths = [*(utils / "widgets").glob("*.py"), *(utils / "quiz").glob("*.py"), *(utils / "plots").glob("*.py"),
+             utils / "alt_text.py"]
+    assert len(paths) >= 16, sorted(p.name for p in paths)
+    long = {p.relative_to(ROOT).as_posix(): n for p in paths if (n := len(p.read_text().splitlines())) > 300}
+    assert not long, long
