@@ -40,3 +40,14 @@ def test_nothing_edits_sys_path():
                     found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
     assert edit.search("sys.path.insert(0, '/tmp')") and edit.search("sys.path[:] = []")   # the pattern itself
+
+
+def test_the_display_modules_read_in_one_sitting():
+    """Issue 25: the explorers, the quizzes and the figures are split by chapter and concept, each
+    module short enough to read at once (DESIGN.md: aim under 300 lines)."""
+    utils = ROOT / "utils"
+    paths = [*(utils / "widgets").glob("*.py"), *(utils / "quiz").glob("*.py"), *(utils / "plots").glob("*.py"),
+             utils / "alt_text.py"]
+    assert len(paths) >= 16, sorted(p.name for p in paths)
+    long = {p.relative_to(ROOT).as_posix(): n for p in paths if (n := len(p.read_text().splitlines())) > 300}
+    assert not long, long
