@@ -39,8 +39,7 @@ from utils.data import (
     make_sentiment_task,
     make_sequence_task,
 )
-from utils.device import pick_device
-from utils.validate import available_devices, resolve_device
+from utils.device import available_devices, pick_device, resolve_device
 
 torch.manual_seed(0)
 f32, f64, long = torch.float32, torch.float64, torch.long
@@ -133,11 +132,11 @@ BAD = [
     ("project_keys size", lambda: ADD.project_keys(r(1, 3, 5)), ValueError, "key has 5 features"),
     ("project_keys list", lambda: ADD.project_keys([1.0]), TypeError, "key must be a torch.Tensor"),
     ("project_keys int", lambda: ADD.project_keys(torch.ones(1, 3, 6, dtype=long)), TypeError, "floating-point"),
-    ("check_query_key value positions", lambda: A.check_query_key(Q, K, r(2, 4, 6)), ValueError, "value has 4 positions but key has 5"),
-    ("check_query_key value batch", lambda: A.check_query_key(Q, K, r(3, 5, 6)), ValueError, "key and value batch dimensions"),
+    ("check_query_key value positions", lambda: VA.check_query_key(Q, K, r(2, 4, 6)), ValueError, "value has 4 positions but key has 5"),
+    ("check_query_key value batch", lambda: VA.check_query_key(Q, K, r(3, 5, 6)), ValueError, "key and value batch dimensions"),
     ("dot_score 0 features", lambda: A.dot_score(r(2, 3, 0), r(2, 5, 0)), ValueError, "query has 0 features (query shape (2, 3, 0))"),
     ("scaled_dot_score 0 features", lambda: A.scaled_dot_score(r(2, 3, 0), r(2, 5, 0)), ValueError, "a score over no features is 0 for every key"),
-    ("check_query_key key 0 features", lambda: A.check_query_key(Q, r(2, 5, 0), same_features=False), ValueError, "key has 0 features"),
+    ("check_query_key key 0 features", lambda: VA.check_query_key(Q, r(2, 5, 0), same_features=False), ValueError, "key has 0 features"),
     ("general size 0", lambda: A.GeneralScore(0, 6), ValueError, "query_size must be at least 1, got 0"),
     ("general size float", lambda: A.GeneralScore(4, 6.0), TypeError, "key_size must be an int"),
     ("additive hidden 0", lambda: A.AdditiveScore(4, 6, 0), ValueError, "hidden_size must be at least 1, got 0"),

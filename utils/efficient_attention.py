@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import torch
 
-from utils.attention import _pool, check_query_key, scaled_dot_product_attention
-from utils.validate import require_float, require_int, require_mask, require_same_dtype, require_tensor, resolve_device, shape_of
+from utils.attention import _pool, scaled_dot_product_attention
+from utils.device import resolve_device
+from utils.validate import check_query_key, require_float, require_int, require_mask, require_same_dtype, require_tensor, shape_of
 
 __all__ = ["softmax_partial", "online_softmax_merge", "online_softmax_finish", "blockwise_attention",
            "sliding_window_mask", "stacked_reach", "sliding_window_attention"]
@@ -161,7 +162,7 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
         ``(..., T, d_v)``; a query with no allowed key gets zeros.
 
     Raises:
-        TypeError, ValueError: see :func:`utils.attention.check_query_key`; ``block_size`` not an
+        TypeError, ValueError: see :func:`utils.validate.check_query_key`; ``block_size`` not an
             int ``>= 1``; a mask that is not bool or does not broadcast to ``(..., T, S)``.
     """
     check_query_key(query, key, value)
@@ -265,7 +266,7 @@ def sliding_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
         ``(..., T, d_v)``.
 
     Raises:
-        TypeError, ValueError: see :func:`utils.attention.check_query_key`; keys of another length
+        TypeError, ValueError: see :func:`utils.validate.check_query_key`; keys of another length
             than the queries; ``window`` not an int ``>= 1``.
     """
     check_query_key(query, key, value)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from utils.validate import require_float, require_int, require_number, require_tensor, resolve_device
+from utils.device import resolve_device
+from utils.validate import require_float, require_int, require_number, require_tensor
 
 __all__ = ["sinusoidal_positional_encoding", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding"]
 

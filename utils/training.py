@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from utils.validate import require_float, require_int, require_number, require_tensor, require_token_ids, resolve_device
+from utils.device import resolve_device
+from utils.validate import require_float, require_int, require_number, require_tensor, require_token_ids
 
 __all__ = [
     "progress_enabled", "to_device", "History", "fit",
