@@ -1,4 +1,5 @@
-"""The code is linted as configured in pyproject.toml ([tool.ruff]): ruff must find nothing."""
+"""The code is linted and type-checked as configured in pyproject.toml: ruff ([tool.ruff]) and mypy
+([tool.mypy], over utils/) must find nothing."""
 
 import subprocess
 import sys
@@ -21,6 +22,29 @@ def test_ruff_would_fail_on_a_real_mistake(tmp_path):
     result = subprocess.run([str(RUFF), "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(bad)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "F401" in result.stdout and "F821" in result.stdout
+
+
+def _mypy(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mypy", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_mypy_finds_nothing():
+    """``mypy`` with no arguments, from the repository root: the files and settings of [tool.mypy]."""
+    result = _mypy()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "no issues found" in result.stdout
+
+
+def test_mypy_would_fail_on_a_real_type_error(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text('def annotated() -> int:\n    return "not an int"\n\n\n'
+                   'def unannotated():\n    n: int = "still not an int"\n    return n\n')
+    result = _mypy("--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(tmp_path / "cache"), str(bad),
+                   cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bad.py:2: error" in result.stdout and "[return-value]" in result.stdout
+    # the body of a function without annotations is checked too (check_untyped_defs)
+    assert "bad.py:6: error" in result.stdout and "[assignment]" in result.stdout
 
 
 def test_nothing_edits_sys_path():

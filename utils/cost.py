@@ -11,6 +11,7 @@ A stopwatch answers for one machine on one run; these counts are the same on eve
 from __future__ import annotations
 
 import torch
+from torch.autograd.graph import Node
 
 __all__ = ["longest_chain"]
 
@@ -31,8 +32,8 @@ def longest_chain(output: torch.Tensor) -> int:
     root = output.grad_fn
     if root is None:
         return 0
-    depth: dict[object, int] = {}
-    stack: list[tuple[object, bool]] = [(root, False)]
+    depth: dict[Node, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:                                                  # depth-first, without recursion: a chain of
         node, children_done = stack.pop()                         # thousands of steps would overflow Python's stack
         if node in depth:

@@ -179,8 +179,8 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
             break
         end = min(start + block_size, S)
         tile = (query @ key[..., start:end, :].transpose(-2, -1)) * scale  # (..., T, d_k) @ (..., d_k, n) -> (..., T, n)
-        sliced = mask is not None and mask.dim() > 0 and mask.shape[-1] != 1  # a mask that varies over the keys
-        allowed = mask[..., start:end] if sliced else mask
+        # a mask that varies over the keys is sliced to the block's; one that does not broadcasts as it is
+        allowed = mask[..., start:end] if mask is not None and mask.dim() > 0 and mask.shape[-1] != 1 else mask
         if causal:
             future = torch.arange(start, end, device=query.device) > rows  # (T, n)
             allowed = ~future if allowed is None else allowed & ~future

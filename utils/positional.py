@@ -62,6 +62,8 @@ class SinusoidalPositionalEncoding(nn.Module):
             ``T <= max_len``.
     """
 
+    pe: torch.Tensor  # (max_len, d_model), the buffer registered below (nn.Module types its attributes Tensor | Module)
+
     def __init__(self, d_model: int, max_len: int = 512, base: float = 10000.0) -> None:
         super().__init__()
         self.d_model, self.max_len = d_model, max_len

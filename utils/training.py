@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import count
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -26,6 +27,9 @@ from tqdm.auto import tqdm
 
 from utils.device import resolve_device
 from utils.validate import require_float, require_int, require_number, require_tensor, require_token_ids
+
+if TYPE_CHECKING:
+    from utils.seq2seq import Seq2Seq  # for the annotation only: training runs without loading the models
 
 __all__ = [
     "progress_enabled", "to_device", "History", "fit",
@@ -50,7 +54,8 @@ def to_device(batch, device: torch.device | str):
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
-        return type(batch)({k: to_device(v, device) for k, v in batch.items()})
+        rebuild: Callable[..., Any] = type(batch)  # a dict, or a subclass built from one
+        return rebuild({k: to_device(v, device) for k, v in batch.items()})
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
         return type(batch)(*(to_device(v, device) for v in batch))
     if isinstance(batch, (tuple, list)):
@@ -146,6 +151,7 @@ def fit(
     bar = tqdm(total=steps, desc=desc, disable=not progress_enabled(), leave=False)
 
     def evaluate(step: int) -> bool:
+        assert eval_fn is not None  # called only when there is one
         model.eval()
         with torch.no_grad():
             metrics = eval_fn(model)
@@ -335,7 +341,7 @@ class Seq2SeqReport:
     predictions: list[list[str]]
 
 
-def evaluate_seq2seq(model: nn.Module, pairs, src_vocab, tgt_vocab, device: torch.device | str = "cpu",
+def evaluate_seq2seq(model: Seq2Seq, pairs, src_vocab, tgt_vocab, device: torch.device | str = "cpu",
                      batch_size: int = 256, extra_len: int = 5) -> Seq2SeqReport:
     """Decode ``pairs`` greedily with ``model.greedy_decode`` and score the outputs.
 
@@ -344,7 +350,8 @@ def evaluate_seq2seq(model: nn.Module, pairs, src_vocab, tgt_vocab, device: torc
     an exact match. Padding is never counted.
 
     Args:
-        model: anything with ``greedy_decode(src, src_lengths, max_len) -> (tokens, weights)``.
+        model: a :class:`~utils.seq2seq.Seq2Seq`, or anything with
+            ``greedy_decode(src, src_lengths, max_len) -> (tokens, weights)``.
         pairs: ``(source tokens, target tokens)`` pairs.
         src_vocab, tgt_vocab: their vocabularies.
         device: where to run.
@@ -367,8 +374,11 @@ def evaluate_seq2seq(model: nn.Module, pairs, src_vocab, tgt_vocab, device: torc
     device = resolve_device(device)
     was_training = model.training
     model.eval()
-    correct_tokens, total_tokens, exact = {}, {}, {}
-    count, pos_wrong = {}, {}
+    correct_tokens: dict[int, int] = {}  # per source length
+    total_tokens: dict[int, int] = {}
+    exact: dict[int, int] = {}
+    count: dict[int, int] = {}
+    pos_wrong: dict[int, list[int]] = {}  # per source length, per target position
     predictions: list[list[str]] = []
     with torch.no_grad():
         for start in range(0, len(pairs), batch_size):

@@ -32,7 +32,8 @@ chooses; names and weights mirror ``nn.TransformerDecoderLayer``. Masks: **True 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -121,7 +122,7 @@ class TransformerDecoderBlock(nn.Module):
             if (t.shape[0], t.shape[1], t.shape[3]) != (B, H, d) or t.shape != self_k.shape:
                 raise ValueError(f"{name} must be (B={B}, H={H}, P, d={d}) like self_k, got {tuple(t.shape)}")
         T, P = x.shape[1], self_k.shape[2]
-        grown = []
+        grown: list[torch.Tensor] = []
 
         def self_attend(h):
             k, v = self.self_attn.project_kv(h)  # only the new tokens: (B, T, d_model) -> (B, H, T, d)
@@ -264,7 +265,8 @@ class TransformerDecoder(TransformerEmbedding):
             ValueError: ``enc_out`` not ``(B, S, d_model)``; ``src_mask`` not ``(B, S)``.
         """
         self._check_memory(enc_out, src_mask)
-        cross = [layer.multihead_attn.project_kv(enc_out) for layer in self.layers]  # L × (B, H, S, d)
+        blocks = cast(Iterable[TransformerDecoderBlock], self.layers)  # an nn.ModuleList yields plain Modules
+        cross = [layer.multihead_attn.project_kv(enc_out) for layer in blocks]  # L × (B, H, S, d)
         B, L, H = enc_out.shape[0], len(self.layers), self.num_heads
         empty = enc_out.new_zeros(B, L, H, 0, self.d_model // H)  # P = 0 tokens so far
         return TransformerDecoderState(empty, empty, torch.stack([k for k, _ in cross], 1),  # (B, L, H, S, d)
@@ -293,11 +295,12 @@ class TransformerDecoder(TransformerEmbedding):
         P = state.self_k.shape[3]
         x = self.embed(prev_token.unsqueeze(1), start=P)  # (B,) -> (B, 1) -> (B, 1, d_model)
         ks, vs, w = [], [], None
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(cast(Iterable[TransformerDecoderBlock], self.layers)):  # a ModuleList yields Modules
             x, k, v, w = layer.forward_cached(x, state.self_k[:, i], state.self_v[:, i], state.cross_k[:, i],
                                               state.cross_v[:, i], src_mask, need_weights=i == len(self.layers) - 1)
             ks.append(k)
             vs.append(v)
+        assert w is not None  # the last layer's weights (num_layers >= 1)
         logits = self.out(self.norm(x)).squeeze(1)  # (B, 1, V) -> (B, V)
         # L × (B, H, P+1, d) -> (B, L, H, P+1, d)
         new = TransformerDecoderState(torch.stack(ks, 1), torch.stack(vs, 1),

@@ -133,8 +133,7 @@ def require_token_ids(name: str, ids, vocab_size: int, *, dim: int | None = None
     if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype} (use {name}.long())")
     if ids.numel():
-        low, high = torch.aminmax(ids)
-        low, high = int(low), int(high)
+        low, high = (int(v) for v in torch.aminmax(ids))
         if low < 0 or high >= vocab_size:
             raise ValueError(f"{name} holds ids from {low} to {high}, but the vocabulary has "
                              f"{vocab_size} tokens (ids 0 to {vocab_size - 1})")
@@ -175,7 +174,8 @@ def require_int(name: str, value, *, minimum: int | None = None, maximum: int | 
     """
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    number = int(value)  # any Integral (a NumPy integer too), compared as the int it stands for
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         if maximum is None:
             want = f"at least {minimum}"
         elif minimum is None:
@@ -183,7 +183,7 @@ def require_int(name: str, value, *, minimum: int | None = None, maximum: int | 
         else:
             want = f"between {minimum} and {maximum}"
         raise ValueError(f"{name} must be {want}, got {value}")
-    return int(value)
+    return number
 
 
 def require_number(name: str, value, *, low: float | None = None, high: float | None = None,

@@ -217,13 +217,13 @@ def check_decoder_step(fn: Callable, verbose: bool = True, hidden: bool = False)
     if hidden:  # the decoder's sizes are the exercise's (V 7, H 5, D 6); the batch and source are drawn
         h = hidden_generator("decoder_step")
         B, S = draw_size(h, 2, 5), draw_size(h, 2, 8)
-        lengths = draw_lengths(h, B, S).tolist()
-        cases += [case(f"hidden: lengths {', '.join(map(str, lengths))}", B, S, lengths, gen=h)]
+        drawn = draw_lengths(h, B, S).tolist()
+        cases += [case(f"hidden: lengths {', '.join(map(str, drawn))}", B, S, drawn, gen=h)]
 
     def candidate(prev_token, s_prev, enc_out, keys, mask):
         return fn(decoder, prev_token, s_prev, enc_out, keys, mask)
 
-    candidate.__wrapped__ = fn
+    candidate.__wrapped__ = fn  # type: ignore[attr-defined]  # a function takes attributes; mypy's Callable has none
     p = _gen(243)
     S, lengths = 5, torch.tensor([5, 2, 3])
     mask = torch.arange(S).unsqueeze(0) < lengths.unsqueeze(1)

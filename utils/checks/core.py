@@ -184,8 +184,8 @@ def with_course_versions(fn: Any, **versions: Callable):
     Only names that ``fn``'s namespace holds are replaced, and each is put back afterwards."""
     while fn is not None and not hasattr(fn, "__globals__"):
         fn = getattr(fn, "__wrapped__", None) or getattr(fn, "func", None)
-    namespace = getattr(fn, "__globals__", None)
-    saved = {name: namespace[name] for name in versions if namespace is not None and name in namespace}
+    namespace: dict[str, Any] = getattr(fn, "__globals__", None) or {}  # {}: no function found, nothing to replace
+    saved = {name: namespace[name] for name in versions if name in namespace}
     try:
         for name in saved:
             namespace[name] = versions[name]
@@ -344,7 +344,7 @@ def matches(fn: Callable, args: tuple, wrong: Callable) -> bool:
         return False
 
 
-def with_hints(result: CheckResult, fn: Callable, hints: list[tuple[str, tuple, Callable]],
+def with_hints(result: CheckResult, fn: Callable, hints: Sequence[tuple[str, tuple, Callable]],
                verbose: bool) -> CheckResult:
     """Name the mistake: append the first hint whose known mistake ``fn`` reproduces on its probe
     input to a failed verdict, then print the verdict."""
@@ -382,7 +382,7 @@ def run_check(
     timeout: float = 10.0,
     verbose: bool = True,
     extra: Callable[[Callable], str | None] | None = None,
-    hints: list[tuple[str, tuple, Callable]] | None = None,
+    hints: Sequence[tuple[str, tuple, Callable]] | None = None,
 ) -> CheckResult:
     """Try ``candidate`` on every case and report the first problem found.
 

@@ -285,13 +285,13 @@ def check_luong_step(fn: Callable, verbose: bool = True, hidden: bool = False) -
     if hidden:  # the decoder's sizes are the exercise's (V 7, H 5, D 6); the batch and source are drawn
         h = hidden_generator("luong_step")
         B, S = draw_size(h, 2, 5), draw_size(h, 2, 8)
-        lengths = draw_lengths(h, B, S).tolist()
-        cases += [case(f"hidden: lengths {', '.join(map(str, lengths))}", B, S, lengths, gen=h)]
+        drawn = draw_lengths(h, B, S).tolist()
+        cases += [case(f"hidden: lengths {', '.join(map(str, drawn))}", B, S, drawn, gen=h)]
 
     def candidate(prev_token, h_prev, h_tilde_prev, enc_out, mask):
         return fn(decoder, prev_token, h_prev, h_tilde_prev, enc_out, mask)
 
-    candidate.__wrapped__ = fn
+    candidate.__wrapped__ = fn  # type: ignore[attr-defined]  # a function takes attributes; mypy's Callable has none
     p = _gen(253)
     S, lengths = 5, torch.tensor([5, 2, 4])
     mask = torch.arange(S).unsqueeze(0) < lengths.unsqueeze(1)

@@ -226,7 +226,7 @@ class CourseCodeWatch:
         known = self._files.get(filename)
         if known is None:
             path = Path(filename).resolve() if filename and not filename.startswith("<") else None
-            known = bool(path) and path.is_relative_to(COURSE) and not path.is_relative_to(CHECKS_DIR)
+            known = path is not None and path.is_relative_to(COURSE) and not path.is_relative_to(CHECKS_DIR)
             self._files[filename] = known
         return known
 
