@@ -20,6 +20,7 @@ import sys
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = ["describe_figure", "install_alt_text"]
@@ -41,19 +42,21 @@ def describe_figure(fig: Figure) -> str:
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     parts = []
-    title = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    suptitle = getattr(fig, "_suptitle", None)             # fig.suptitle(...) sets it; Matplotlib has no getter
+    title = suptitle.get_text() if suptitle is not None else ""
     parts.append(f"Figure{': ' + _short_text(title) if title else ''}, {len(panels)} panel{'s' if len(panels) != 1 else ''}.")
     for n, ax in enumerate(panels, 1):
         what = []
-        lines = [line for line in ax.get_lines() if line.get_visible() and len(line.get_xdata()) > 1]
+        lines = [line for line in ax.get_lines() if line.get_visible() and np.size(line.get_xdata()) > 1]
         if lines:
-            names = [line.get_label() for line in lines if not line.get_label().startswith("_")]
+            names = [label for line in lines if not (label := str(line.get_label())).startswith("_")]
             what.append(f"{len(lines)} curve{'s' if len(lines) != 1 else ''}" + (f" ({_short_text(', '.join(names), 80)})" if names else ""))
         n_bars = sum(len(c) for c in ax.containers if hasattr(c, "patches"))
         if n_bars:
             what.append(f"{n_bars} bars")
         if ax.images:
-            shape = ax.images[0].get_array().shape
+            array = ax.images[0].get_array()
+            shape = array.shape if array is not None else ()
             what.append(f"a {shape[0]}×{shape[1]} colour map" if len(shape) >= 2 else "an image")
         if ax.collections and not what:
             what.append("points")
@@ -102,12 +105,13 @@ def install_alt_text() -> None:
             data = original(fig)
             return (data, {"alt": describe_figure(fig)}) if data is not None else None
 
-        with_alt._course_alt = True
-        with_alt.__wrapped__ = original
+        # a mark on the function itself, so that a re-run cell finds it (mypy's Callable has no attributes)
+        with_alt._course_alt = True  # type: ignore[attr-defined]
+        with_alt.__wrapped__ = original  # type: ignore[attr-defined]
         png.for_type(Figure, with_alt)
 
     wrap()
     hooks = shell.events.callbacks["pre_run_cell"]
     if not any(getattr(hook, "_course_alt", False) for hook in hooks):
-        wrap._course_alt = True
+        wrap._course_alt = True  # type: ignore[attr-defined]  # the same mark, on the hook
         shell.events.register("pre_run_cell", wrap)
