@@ -111,7 +111,7 @@ _CE_HINTS = [
 
 def check_masked_cross_entropy(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(logits (B, T, V), targets (B, T), pad_id) -> scalar`` against
-    :func:`utils.training.sequence_loss`: the mean of ``-log p(y_t)`` over real tokens only."""
+    :func:`utils.seq2seq_training.sequence_loss`: the mean of ``-log p(y_t)`` over real tokens only."""
     g = _gen(10)
     logits = torch.randn(3, 5, 7, generator=g)
     targets = torch.tensor([[4, 5, 6, 2, 0], [3, 2, 0, 0, 0], [6, 6, 5, 4, 2]])

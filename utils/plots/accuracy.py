@@ -26,7 +26,7 @@ def accuracy_vs_length(curves, ax: Axes | None = None, title: str | None = None,
 
     Args:
         curves: ``label -> report``, where a report has ``lengths``, ``exact_match_by_length``
-            and ``token_accuracy_by_length`` (a :class:`utils.training.Seq2SeqReport`).
+            and ``token_accuracy_by_length`` (a :class:`utils.seq2seq_training.Seq2SeqReport`).
         ax: where to draw; a new figure if None.
         title: text above.
         token_accuracy: also draw the per-token curves.
