@@ -75,3 +75,10 @@ def test_the_display_modules_read_in_one_sitting():
     assert len(paths) >= 16, sorted(p.name for p in paths)
     long = {p.relative_to(ROOT).as_posix(): n for p in paths if (n := len(p.read_text().splitlines())) > 300}
     assert not long, long
+
+
+def test_no_module_of_utils_is_over_400_lines():
+    """Issue 25: a module of utils/ reads in one sitting (400 lines at most; DESIGN.md aims under 300)."""
+    long = {p.relative_to(ROOT).as_posix(): n for p in (ROOT / "utils").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long

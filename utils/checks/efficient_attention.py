@@ -5,7 +5,7 @@ Each takes the learner's function, prints a one-line verdict and returns a
 wrong (an old sum not rescaled to the new maximum, a window off by one or open to the future, a
 linear-attention output read before the state takes in the current token), the verdict ends with a
 hint. Visible inputs come from fixed generators, so verdicts never change; hidden ones
-(``hidden=True``) draw their values and shapes from :func:`~utils.checks.core.hidden_generator`,
+(``hidden=True``) draw their values and shapes from :func:`~utils.checks.hidden.hidden_generator`,
 which a grading run seeds afresh.
 """
 
@@ -16,8 +16,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from utils.checks.core import Case, CheckResult, draw_size, hidden_generator, run_check
+from utils.checks.core import Case, CheckResult, run_check
 from utils.checks.core import with_hints as _with_hints
+from utils.checks.hidden import draw_size, hidden_generator
 from utils.checks.transformer import _name_mistake
 
 __all__ = ["check_online_softmax_merge", "check_sliding_window_mask", "check_linear_attention_step"]

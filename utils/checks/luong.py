@@ -2,7 +2,7 @@
 
 Each takes the learner's function, prints a one-line verdict and returns a
 :class:`~utils.checks.core.CheckResult`. Visible inputs come from fixed generators, hidden ones
-(``hidden=True``) draw their values and shapes from :func:`~utils.checks.core.hidden_generator`,
+(``hidden=True``) draw their values and shapes from :func:`~utils.checks.hidden.hidden_generator`,
 which a grading run seeds afresh, and the small decoder that :func:`check_luong_step` builds is
 initialised without touching PyTorch's global random state, so running a check never changes what
 the rest of the notebook draws.
@@ -15,7 +15,8 @@ from functools import partial
 
 import torch
 
-from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
+from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.hidden import draw_lengths, draw_size, hidden_generator
 from utils.luong import LuongDecoder
 
 __all__ = [

@@ -4,7 +4,7 @@ Each takes the learner's function, prints a one-line verdict and returns a
 :class:`~utils.checks.core.CheckResult`. When an answer is wrong in a way learners often get it
 wrong (nats instead of bits, padding in the mean, the state not passed on), the verdict ends with a
 hint. Visible inputs come from fixed generators, hidden ones (``hidden=True``) draw their values
-and shapes from :func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh, and
+and shapes from :func:`~utils.checks.hidden.hidden_generator`, which a grading run seeds afresh, and
 models are built inside :func:`torch.random.fork_rng`, so checking never changes the notebook's
 random numbers.
 """
@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import torch
 
-from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
+from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.hidden import draw_lengths, draw_size, hidden_generator
 from utils.masks import length_mask
 from utils.seq2seq import PlainDecoder
 

@@ -5,7 +5,7 @@ Each takes the learner's function, prints a one-line verdict and returns a
 wrong (a mask the wrong way round or off by one, queries taken from the encoder, a cache grown
 along the wrong axis), the verdict ends with a hint. Visible inputs come from fixed generators, so
 verdicts never change; hidden ones (``hidden=True``) draw their values and shapes from
-:func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh.
+:func:`~utils.checks.hidden.hidden_generator`, which a grading run seeds afresh.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
+from utils.checks.core import Case, CheckResult, run_check
 from utils.checks.core import with_hints as _with_hints
+from utils.checks.hidden import draw_lengths, draw_size, hidden_generator
 
 __all__ = ["check_decoder_masks", "check_cross_attention", "check_attend_with_cache"]
 
