@@ -49,7 +49,7 @@ def shown_alt():
     return metadata.get("image/png", {}).get("alt")
 
 report = {"before": state()}
-import utils.plots, utils.widgets, utils.quiz, utils.static_explorer, utils.alt_text  # noqa: E401
+import utils.plots, utils.widgets, utils.quiz, utils.static_explorer, utils.alt_text  # noqa: E401 - one line of a kernel script
 report["after_import"] = state()
 report["alt_after_import"] = shown_alt()
 

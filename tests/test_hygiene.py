@@ -82,3 +82,17 @@ def test_no_module_of_utils_is_over_400_lines():
     long = {p.relative_to(ROOT).as_posix(): n for p in (ROOT / "utils").rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 400}
     assert not long, long
+
+
+def test_every_noqa_says_why():
+    """Issue 25: a silenced rule carries its reason on the same line (`# noqa: CODE - why`)."""
+    import re
+
+    bare = re.compile(r"#\s*noqa(?::\s*[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*)?\s*$")
+    found = [f"{path.relative_to(ROOT)}:{number}"
+             for folder in ("utils", "grading", "tools", "tests")
+             for path in sorted((ROOT / folder).rglob("*.py"))
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if "noqa" in line and bare.search(line)]
+    assert not found, found
+    assert bare.search("x = 1  # noqa: E741") and not bare.search("x = 1  # noqa: E741 - the paper's name")

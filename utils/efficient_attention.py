@@ -172,7 +172,7 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
     require_mask("mask", mask, (*batch, T, S), float_ok=False)
     scale = query.shape[-1] ** -0.5
     m = query.new_full((*batch, T), NEG_INF)  # nothing seen yet: m = -inf, l = 0, o = 0
-    l, o = torch.zeros_like(m), query.new_zeros((*batch, T, value.shape[-1]))  # noqa: E741
+    l, o = torch.zeros_like(m), query.new_zeros((*batch, T, value.shape[-1]))  # noqa: E741 - l is the normaliser, as in the online-softmax papers
     rows = torch.arange(T, device=query.device).unsqueeze(-1)  # (T, 1)
     for start in range(0, S, block_size):
         if causal and start > T - 1:  # every later key is in every query's future
@@ -184,7 +184,7 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
         if causal:
             future = torch.arange(start, end, device=query.device) > rows  # (T, n)
             allowed = ~future if allowed is None else allowed & ~future
-        m, l, o = online_softmax_merge(m, l, o, *_partial(tile, value[..., start:end, :], allowed))  # noqa: E741
+        m, l, o = online_softmax_merge(m, l, o, *_partial(tile, value[..., start:end, :], allowed))  # noqa: E741 - l is the normaliser, as in the online-softmax papers
     return online_softmax_finish(l, o)
 
 

@@ -56,7 +56,7 @@ def _merge(m1, l1, o1, m2, l2, o2, *, mistake: str):
     forgot = {"old not rescaled": (one, a[1]), "new not rescaled": (a[0], one), "neither rescaled": (one, one)}
     for_l = {**forgot, "sum not rescaled": (one, one)}.get(mistake, a)   # the factors l1 and l2 get
     for_o = {**forgot, "output not rescaled": (one, one)}.get(mistake, a)
-    l = for_l[0] * l1 + for_l[1] * l2                                    # noqa: E741
+    l = for_l[0] * l1 + for_l[1] * l2  # noqa: E741 - l is the normaliser, as in the online-softmax papers
     if mistake == "not unsqueezed":                                       # (B, T) against (B, T, d_v)
         o = for_o[0] * o1 + for_o[1] * o2
     else:
