@@ -1,10 +1,11 @@
-"""utils.cost.longest_chain: hand-counted graphs, then the three models of chapter 7."""
+"""utils.cost: longest_chain on hand-counted graphs, then the three models of chapter 7; peak_memory and
+saved_for_backward on allocations counted by hand, then attention (chapter 8)."""
 
 import pytest
 import torch
 from torch import nn
 
-from utils.cost import longest_chain
+from utils.cost import longest_chain, peak_memory, saved_for_backward
 
 
 def test_no_graph_is_zero():
@@ -73,3 +74,66 @@ def test_chapter7_encoders(T):
               for name, encoder in (("gru", gru), ("bahdanau", bahdanau), ("transformer", transformer))}
     assert chains["gru"] >= T and chains["bahdanau"] >= T          # at least one operation per step
     assert chains["transformer"] < 40
+
+
+# ------------------------------------------------------------------------------------------
+# peak_memory: the CPU allocator's allocations and frees, summed in time order
+# ------------------------------------------------------------------------------------------
+N = 250_000                                                       # 1,000,000 bytes in float32
+
+
+def test_peak_memory_counts_what_is_held_at_once():
+    assert peak_memory(lambda: torch.ones(N)) == 4 * N            # one tensor, returned
+    assert peak_memory(lambda: torch.ones(N) + torch.ones(N)) == 3 * 4 * N   # two operands and the sum
+    def one_at_a_time():
+        for _ in range(5):
+            torch.ones(N)                                          # freed before the next one is made
+    assert peak_memory(one_at_a_time) == 4 * N
+    assert peak_memory(lambda: None) == 0
+
+
+def test_peak_memory_ignores_what_existed_before_and_is_silent(capfd):
+    kept = torch.ones(4 * N)
+    assert peak_memory(lambda: kept.neg()) == 4 * 4 * N           # only the result is new
+    assert peak_memory(lambda: kept.sum()) < 1024                 # a scalar: nothing like kept's size
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""                                # the profiler's C++ log line does not leak
+
+
+def test_peak_memory_of_attention_is_the_score_matrix():
+    for T in (256, 512):
+        q = torch.randn(1, 1, T, 16)
+        with torch.no_grad():
+            peak = peak_memory(lambda q=q: torch.softmax(q @ q.transpose(-2, -1), dim=-1) @ q)
+        assert 2 * T * T * 4 <= peak <= 2 * T * T * 4 + 4 * T * 16 * 4   # scores and weights at once, (T, T) each
+
+
+def test_peak_memory_rejects_a_non_function():
+    with pytest.raises(TypeError, match="fn must be a function"):
+        peak_memory(torch.ones(3))
+
+
+# ------------------------------------------------------------------------------------------
+# saved_for_backward: what autograd keeps for the backward pass
+# ------------------------------------------------------------------------------------------
+def test_saved_for_backward_counts_each_storage_once():
+    a = torch.randn(30, 40, requires_grad=True)
+    b = torch.randn(40, 50, requires_grad=True)
+    assert saved_for_backward(lambda: a @ b) == a.nbytes + b.nbytes           # a product keeps both operands
+    assert saved_for_backward(lambda: torch.softmax(a, -1)) == a.nbytes       # a softmax keeps its output (30 x 40)
+    assert saved_for_backward(lambda: a[:10] @ b + a[10:20] @ b) == a.nbytes + b.nbytes   # views of a: once
+    with torch.no_grad():
+        assert saved_for_backward(lambda: a @ b) == 0                        # no graph, nothing saved
+    assert saved_for_backward(lambda: torch.randn(3) * 2) == 0                # nothing requires a gradient
+
+
+def test_saved_for_backward_of_attention_holds_the_weights():
+    T, d = 128, 8
+    q = torch.randn(1, T, d, requires_grad=True)
+    saved = saved_for_backward(lambda: torch.softmax(q @ q.transpose(-2, -1), dim=-1) @ q)
+    assert saved >= T * T * 4                                     # the (T, T) weights, at least
+
+
+def test_saved_for_backward_rejects_a_non_function():
+    with pytest.raises(TypeError, match="fn must be a function"):
+        saved_for_backward(3)
