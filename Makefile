@@ -49,7 +49,7 @@ browser: $(STAMP)
 	@bash tools/install_browser.sh
 	$(PY) -m pytest tests/test_browser.py tests/test_book.py
 
-# The unit tests of utils/, grading/ and tools/: everything not marked slow (about 30 s).
+# The unit tests of utils/, grading/ and tools/: everything not marked slow (about 50 s on 2 cores).
 unit: $(STAMP)
 	$(PY) -m pytest tests -m "not slow" $(XDIST)
 

@@ -25,7 +25,7 @@ from utils.local_attention import local_weights, predict_position
 from utils.luong import LuongState
 from utils.masks import causal_mask, length_mask
 from utils.positional import sinusoidal_positional_encoding
-from utils.training import position_error_rates, sequence_loss
+from utils.seq2seq_training import position_error_rates, sequence_loss
 
 
 # ---------------------------------------------------------------- chapter 1

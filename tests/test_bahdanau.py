@@ -220,7 +220,8 @@ def test_build_bahdanau_model_is_seeded_and_bidirectional():
 
 def test_a_tiny_model_learns_to_reverse():
     from utils.data import BucketBatches, make_sequence_task
-    from utils.training import fit, seq2seq_step
+    from utils.seq2seq_training import seq2seq_step
+    from utils.training import fit
 
     pairs, vocab = make_sequence_task("reverse", 256, 3, 5, n_symbols=4, seed=0)
     model = build_bahdanau_model(len(vocab), len(vocab), emb_dim=8, hidden_size=16, seed=0)

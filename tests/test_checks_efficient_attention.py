@@ -94,7 +94,7 @@ def merge_not_unsqueezed(m1, l1, o1, m2, l2, o2):
 
 
 def merge_normalised(m1, l1, o1, m2, l2, o2):
-    m, l, o = merge_by_logsumexp(m1, l1, o1, m2, l2, o2)          # noqa: E741
+    m, l, o = merge_by_logsumexp(m1, l1, o1, m2, l2, o2)  # noqa: E741 - l is the normaliser, as in the online-softmax papers
     return m, l, o / l.unsqueeze(-1)
 
 
@@ -138,7 +138,7 @@ def test_online_softmax_merge_catches_the_rest_without_a_wrong_hint():
         return m, l1 + a2 * l2, a1.unsqueeze(-1) * o1 + a2.unsqueeze(-1) * o2
 
     def keeps_the_old_max(*args):
-        m, l, o = reference_merge(*args)                           # noqa: E741
+        m, l, o = reference_merge(*args)                   # noqa: E741 - l is the normaliser, as in the online-softmax papers
         return args[0], l, o
 
     def only_o(*args):

@@ -195,3 +195,39 @@ def test_grouped_query_attention_runs_on_the_modules_device(device):
     out, k, v = ours.forward_cached(x, *ours.empty_cache(2))
     assert out.device.type == k.device.type == torch.device(device).type
     assert torch.allclose(out.cpu(), gqa(2)(x.cpu(), is_causal=True, need_weights=False)[0], atol=TOL)
+
+
+# ---------------------------------------------------------------- chapter 7's Transformer, with g key/value heads
+def _model(num_kv_heads, seed=0):
+    return build_transformer_model(14, 14, d_model=16, num_heads=4, d_ff=32, num_layers=2, max_len=32, seed=seed,
+                                   num_kv_heads=num_kv_heads).eval()
+
+
+def test_a_decoder_with_as_many_kv_heads_as_heads_is_chapter_7s_decoder():
+    mha, gqa = _model(None), _model(4)
+    gqa.load_state_dict(mha.state_dict())                 # the same parameters, under the same names
+    src, lengths = torch.randint(3, 14, (3, 7), generator=torch.Generator().manual_seed(1)), torch.tensor([7, 5, 2])
+    tgt_in = torch.randint(3, 14, (3, 6), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.allclose(gqa(src, lengths, tgt_in)[0], mha(src, lengths, tgt_in)[0], atol=1e-6)
+    assert type(_model(None).decoder.layers[0].self_attn) is MultiHeadAttention   # None: nothing changes
+
+
+@pytest.mark.parametrize("num_kv_heads", [1, 2])
+def test_a_grouped_query_decoder_decodes_with_its_smaller_cache_as_in_one_pass(num_kv_heads):
+    model = _model(num_kv_heads)
+    src, lengths = torch.randint(3, 14, (2, 6), generator=torch.Generator().manual_seed(3)), torch.tensor([6, 4])
+    tgt_in = torch.randint(3, 14, (2, 5), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        parallel = model(src, lengths, tgt_in)[0]                           # (B, T, V), one pass
+        enc_out, src_mask, state = model.encode(src, lengths)
+        steps = []
+        for t in range(tgt_in.shape[1]):
+            logits, state, _ = model.decoder.step(tgt_in[:, t], state, enc_out, src_mask)
+            steps.append(logits)
+    assert torch.allclose(torch.stack(steps, 1), parallel, atol=1e-5)
+    L, d = 2, 16 // 4
+    assert state.self_k.shape == (2, L, num_kv_heads, 5, d) and state.cross_k.shape == (2, L, num_kv_heads, 6, d)
+    held = sum(t.nbytes for t in (state.self_k, state.self_v))
+    assert held == kv_cache_bytes(L, num_kv_heads, d, 5, 2)                 # num_kv_heads/4 of chapter 7's cache
+    assert held * 4 // num_kv_heads == kv_cache_bytes(L, 4, d, 5, 2)

@@ -2,7 +2,7 @@
 
 Learners have ``utils/checks``, so with fixed hidden inputs a table of answers for every one of them
 would score full marks. Every checker's hidden cases therefore draw their values and shapes from
-:func:`utils.checks.core.hidden_generator`, seeded from ``ATTENTION_GRADER_SEED``, which
+:func:`utils.checks.hidden.hidden_generator`, seeded from ``ATTENTION_GRADER_SEED``, which
 ``tools/grade.py autograde`` sets afresh for each run. Here:
 
 * a right answer passes the hidden cases whatever the seed;
@@ -25,7 +25,7 @@ import torch
 from grading.judge import judge
 from grading.references import REFERENCES
 from tests.conftest import ours
-from utils.checks import core
+from utils.checks import core, hidden
 from utils.checks.glimpse import check_hard_glimpse
 from utils.checks.record import Recorder, Replayer, decode, fingerprint, same_inputs
 from utils.checks.submit import CHECKS, check_by_name, record
@@ -37,9 +37,9 @@ FRESH = 424242   # "a fresh seed": any other than the default
 def use_seed(monkeypatch, seed: int | None) -> None:
     """Grade under ``seed`` (None: the default seed, as in a learner's copy)."""
     if seed is None:
-        monkeypatch.delenv(core.GRADER_SEED_ENV, raising=False)
+        monkeypatch.delenv(hidden.GRADER_SEED_ENV, raising=False)
     else:
-        monkeypatch.setenv(core.GRADER_SEED_ENV, str(seed))
+        monkeypatch.setenv(hidden.GRADER_SEED_ENV, str(seed))
 
 
 def honest_sampler(features: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,31 +91,31 @@ def fingerprints(rec: dict) -> list[dict]:
 # ----------------------------------------------------------------------------------------------
 def test_the_hidden_generator_follows_the_grading_seed_and_the_salt(monkeypatch):
     def draws(salt: str = "masked_softmax") -> torch.Tensor:
-        return torch.randn(5, generator=core.hidden_generator(salt))
+        return torch.randn(5, generator=hidden.hidden_generator(salt))
 
     use_seed(monkeypatch, None)
     default = draws()
-    assert core.grader_seed() == core.DEFAULT_GRADER_SEED and torch.equal(default, draws())
+    assert hidden.grader_seed() == hidden.DEFAULT_GRADER_SEED and torch.equal(default, draws())
     assert not torch.equal(default, draws("attend"))                   # every check its own numbers
-    use_seed(monkeypatch, core.DEFAULT_GRADER_SEED)
+    use_seed(monkeypatch, hidden.DEFAULT_GRADER_SEED)
     assert torch.equal(default, draws())
     use_seed(monkeypatch, FRESH)
-    assert core.grader_seed() == FRESH and not torch.equal(default, draws())
-    monkeypatch.setenv(core.GRADER_SEED_ENV, "twelve")
-    with pytest.raises(ValueError, match=core.GRADER_SEED_ENV):
-        core.hidden_generator("masked_softmax")
+    assert hidden.grader_seed() == FRESH and not torch.equal(default, draws())
+    monkeypatch.setenv(hidden.GRADER_SEED_ENV, "twelve")
+    with pytest.raises(ValueError, match=hidden.GRADER_SEED_ENV):
+        hidden.hidden_generator("masked_softmax")
 
 
 def test_drawn_sizes_and_lengths_stay_in_their_limits_and_keep_the_edge_cases():
     g = torch.Generator().manual_seed(0)
-    sizes = {core.draw_size(g, 2, 4) for _ in range(200)}
+    sizes = {hidden.draw_size(g, 2, 4) for _ in range(200)}
     assert sizes == {2, 3, 4}
     for batch in range(2, 7):
-        lengths = core.draw_lengths(g, batch, 9, shortest=2)
+        lengths = hidden.draw_lengths(g, batch, 9, shortest=2)
         assert lengths.shape == (batch,) and lengths.dtype == torch.int64
         assert int(lengths.min()) == 2 and int(lengths.max()) == 9       # one unpadded row, one shortest
     with pytest.raises(ValueError):
-        core.draw_size(g, 3, 2)
+        hidden.draw_size(g, 3, 2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,10 +244,10 @@ def test_autograde_runs_nbgrader_under_a_fresh_grading_seed(tmp_path, monkeypatc
     monkeypatch.setattr(compileall, "compile_dir", lambda *a, **k: True)
     monkeypatch.setattr(grading_tool, "trusted_files", lambda course: {})
     monkeypatch.setattr(nbgrader.api, "Gradebook", NoGradebook)
-    monkeypatch.delenv(core.GRADER_SEED_ENV, raising=False)
+    monkeypatch.delenv(hidden.GRADER_SEED_ENV, raising=False)
     seen = tmp_path / "seen"
     fake = tmp_path / "fake-nbgrader"
-    fake.write_text(f'#!/bin/sh\necho "${{{core.GRADER_SEED_ENV}:-unset}}" >> {seen}\n')
+    fake.write_text(f'#!/bin/sh\necho "${{{hidden.GRADER_SEED_ENV}:-unset}}" >> {seen}\n')
     fake.chmod(0o755)
     for seed in (None, None, 77):
         assert grading_tool.autograde(tmp_path, "ch02", nbgrader=str(fake), seed=seed) == ([], [])

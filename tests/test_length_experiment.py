@@ -7,7 +7,8 @@ from torch import nn
 from utils.data import BucketBatches, make_sequence_task
 from utils.length_experiment import LengthExperiment, build_plain_model, length_experiment_config
 from utils.seq2seq import PlainDecoder
-from utils.training import evaluate_seq2seq, fit, seq2seq_step
+from utils.seq2seq_training import evaluate_seq2seq, seq2seq_step
+from utils.training import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 

@@ -18,7 +18,7 @@ from utils import attention as A
 from utils import local_attention as LA
 from utils import luong as L
 from utils import positional as P
-from utils import training as TR
+from utils import seq2seq_training as ST
 from utils import transformer as T
 
 NAN, INF = float("nan"), float("inf")
@@ -174,11 +174,11 @@ def test_sequence_loss_is_exactly_cross_entropy_on_finite_input(seed):
     logits[1, 1, 2] = -INF  # a blocked token that is not the target: still a finite loss
     targets[1, 1] = 4
     expected = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
-    assert torch.equal(TR.sequence_loss(logits, targets), expected)
+    assert torch.equal(ST.sequence_loss(logits, targets), expected)
 
 
 def test_sequence_loss_of_a_blocked_target_is_infinite_not_nan():
-    loss = TR.sequence_loss(torch.tensor([[[0.0, -INF, 1.0]]]), torch.tensor([[1]]))
+    loss = ST.sequence_loss(torch.tensor([[[0.0, -INF, 1.0]]]), torch.tensor([[1]]))
     assert loss == INF  # -log 0: honest, and fit stops on it with a FloatingPointError
 
 

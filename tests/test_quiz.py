@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from tools.notebooks import CHAPTERS, solution_paths
-from utils.quiz import QUIZZES, quiz, right_letters
+from utils.quiz import QUIZZES, Question, quiz, right_letters
 
 
 def _right_is_longest(q) -> bool:
@@ -75,3 +75,32 @@ def test_every_chapter_has_its_quiz_and_every_exercise_its_hints(path):
                 assert nb.cells[i - 1].cell_type == "markdown" and 1 <= hints.count('<details class="course-hint">') <= 2, \
                     f"{path.name}: no hints before {cell.metadata['nbgrader']['grade_id']}"
                 assert hints.count("<details") == hints.count("</details>")
+
+
+def test_each_chapters_questions_live_in_their_own_module():
+    """utils/quiz/ reads like the course: the machinery in one module, chapter N's questions in
+    ``chN_….py``; ``QUIZZES`` gathers them in the course's order."""
+    import importlib
+    import pkgutil
+
+    import utils.quiz
+    from utils.quiz import core
+
+    modules = {m.name for m in pkgutil.iter_modules(utils.quiz.__path__)}
+    assert list(QUIZZES) == [f"ch{n}" for n in range(1, len(QUIZZES) + 1)]
+    for key, questions in QUIZZES.items():
+        (name,) = [m for m in modules if m.startswith(f"{key}_")]
+        module = importlib.import_module(f"utils.quiz.{name}")
+        assert module.QUESTIONS is questions
+        assert f"Chapter {key[2:]}" in module.__doc__.split("\n\n")[0], f"{name}: the docstring names its chapter"
+    assert not any(isinstance(v, tuple) and v and isinstance(v[0], Question) for v in vars(core).values()), \
+        "the machinery holds no questions"
+    assert {m for m in modules if not m.startswith("ch")} == {"core"}
+
+
+def test_ask_builds_a_question_from_plain_tuples():
+    from utils.quiz import Option, Question
+    from utils.quiz.core import ask
+
+    q = ask("Why?", ("because", True, "right, it is why"), ("no", False, "it is not"))
+    assert q == Question("Why?", (Option("because", True, "right, it is why"), Option("no", False, "it is not")))

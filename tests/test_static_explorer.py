@@ -55,26 +55,8 @@ def test_the_explorers_carry_their_static_version(make):
     plt.close("all")
 
 
-def test_a_figure_is_described_from_what_it_draws():
-    import torch
-
-    from utils.plots import attention_heatmap, describe_figure
-
-    ax = attention_heatmap(torch.rand(3, 4), title="weights of step 2")
-    text = describe_figure(ax.figure)
-    assert "weights of step 2" in text and "3×4 colour map" in text and "colour bar: attention weight" in text
-    fig, (a, b) = plt.subplots(1, 2)
-    a.plot([0, 1, 2], label="train")
-    a.legend()
-    a.set_xlabel("step")
-    b.bar([0, 1], [1, 2])
-    text = describe_figure(fig)
-    assert "2 panels" in text and "1 curve (train)" in text and "x axis: step" in text and "2 bars" in text
-    plt.close("all")
-
-
 def test_every_figure_in_the_notebooks_has_alt_text():
-    """Each PNG the notebooks show carries its alt text (utils.plots attaches it), which the book
+    """Each PNG the notebooks show carries its alt text (utils.alt_text attaches it), which the book
     writes into the image's alt attribute."""
     import nbformat
 

@@ -9,7 +9,8 @@ from torch import nn
 
 from utils.data import BucketBatches, Vocab, collate, make_sequence_task
 from utils.length_experiment import build_plain_model, length_experiment_config
-from utils.training import History, evaluate_seq2seq, fit, seq2seq_step, sequence_loss, to_device
+from utils.seq2seq_training import evaluate_seq2seq, seq2seq_step, sequence_loss
+from utils.training import History, fit, to_device
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -252,7 +253,7 @@ def test_accuracy_vs_length_and_error_by_position_draw_every_curve():
 
 
 def test_position_error_rates():
-    from utils.training import position_error_rates
+    from utils.seq2seq_training import position_error_rates
 
     targets = torch.tensor([[4, 5, 6, 2], [4, 2, 0, 0], [5, 6, 2, 0]])
     predictions = torch.tensor([[4, 6, 6, 2], [5, 2, 9, 9], [5, 5, 5, 5]])

@@ -267,7 +267,8 @@ def test_cross_attention_maps_give_every_layer_and_head():
 
 def test_a_tiny_transformer_learns_to_reverse():
     from utils.data import BucketBatches, make_sequence_task
-    from utils.training import evaluate_seq2seq, fit, seq2seq_step
+    from utils.seq2seq_training import evaluate_seq2seq, seq2seq_step
+    from utils.training import fit
 
     pairs, vocab = make_sequence_task("reverse", 256, 3, 5, n_symbols=4, seed=0)
     model = build_transformer_model(len(vocab), len(vocab), 32, 4, 64, 2, max_len=16, seed=0)
@@ -372,7 +373,8 @@ def _step_past(model, state, enc_out, src_mask):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_runs_on_cuda_and_agrees_with_the_cpu():
     from utils.data import collate, make_sequence_task
-    from utils.training import seq2seq_step, to_device
+    from utils.seq2seq_training import seq2seq_step
+    from utils.training import to_device
 
     model = small_model(seed=9)
     src, lengths, tgt_in = batch(seed=9)

@@ -22,6 +22,7 @@ from utils import luong as L
 from utils import masks as M
 from utils import positional as P
 from utils import seq2seq as S2
+from utils import seq2seq_training as ST
 from utils import training as TR
 from utils import transformer as T
 from utils import transformer_encoder as TE
@@ -39,8 +40,7 @@ from utils.data import (
     make_sentiment_task,
     make_sequence_task,
 )
-from utils.device import pick_device
-from utils.validate import available_devices, resolve_device
+from utils.device import available_devices, pick_device, resolve_device
 
 torch.manual_seed(0)
 f32, f64, long = torch.float32, torch.float64, torch.long
@@ -133,11 +133,11 @@ BAD = [
     ("project_keys size", lambda: ADD.project_keys(r(1, 3, 5)), ValueError, "key has 5 features"),
     ("project_keys list", lambda: ADD.project_keys([1.0]), TypeError, "key must be a torch.Tensor"),
     ("project_keys int", lambda: ADD.project_keys(torch.ones(1, 3, 6, dtype=long)), TypeError, "floating-point"),
-    ("check_query_key value positions", lambda: A.check_query_key(Q, K, r(2, 4, 6)), ValueError, "value has 4 positions but key has 5"),
-    ("check_query_key value batch", lambda: A.check_query_key(Q, K, r(3, 5, 6)), ValueError, "key and value batch dimensions"),
+    ("check_query_key value positions", lambda: VA.check_query_key(Q, K, r(2, 4, 6)), ValueError, "value has 4 positions but key has 5"),
+    ("check_query_key value batch", lambda: VA.check_query_key(Q, K, r(3, 5, 6)), ValueError, "key and value batch dimensions"),
     ("dot_score 0 features", lambda: A.dot_score(r(2, 3, 0), r(2, 5, 0)), ValueError, "query has 0 features (query shape (2, 3, 0))"),
     ("scaled_dot_score 0 features", lambda: A.scaled_dot_score(r(2, 3, 0), r(2, 5, 0)), ValueError, "a score over no features is 0 for every key"),
-    ("check_query_key key 0 features", lambda: A.check_query_key(Q, r(2, 5, 0), same_features=False), ValueError, "key has 0 features"),
+    ("check_query_key key 0 features", lambda: VA.check_query_key(Q, r(2, 5, 0), same_features=False), ValueError, "key has 0 features"),
     ("general size 0", lambda: A.GeneralScore(0, 6), ValueError, "query_size must be at least 1, got 0"),
     ("general size float", lambda: A.GeneralScore(4, 6.0), TypeError, "key_size must be an int"),
     ("additive hidden 0", lambda: A.AdditiveScore(4, 6, 0), ValueError, "hidden_size must be at least 1, got 0"),
@@ -338,23 +338,23 @@ BAD = [
     ("fit loss not tensor", lambda: fit_with(step_fn=lambda m, b: (1.0, {})), TypeError, "the loss step_fn returned must be a torch.Tensor"),
     ("fit loss not scalar", lambda: fit_with(step_fn=lambda m, b: (m(b), {})), ValueError, "step_fn must return a scalar loss"),
     ("to_device gpu", lambda: TR.to_device(torch.ones(2), "gpu"), ValueError, "not a device name"),
-    ("sequence_loss all pad", lambda: TR.sequence_loss(r(2, 3, 5), torch.zeros(2, 3, dtype=long)), ValueError, "targets hold no real token"),
-    ("sequence_loss id", lambda: TR.sequence_loss(r(2, 3, 5), torch.full((2, 3), 5)), ValueError, "targets holds ids from 5 to 5, but the vocabulary has 5 tokens"),
-    ("sequence_loss float targets", lambda: TR.sequence_loss(r(2, 3, 5), torch.ones(2, 3)), TypeError, "targets must hold integer token ids"),
-    ("sequence_loss long logits", lambda: TR.sequence_loss(torch.ones(2, 3, 5, dtype=long), torch.ones(2, 3, dtype=long)), TypeError, "logits must be a floating-point"),
-    ("sequence_loss shapes", lambda: TR.sequence_loss(r(2, 3, 5), torch.ones(2, 4, dtype=long)), ValueError, "logits must be (B, T, V) and targets (B, T)"),
-    ("sequence_loss list", lambda: TR.sequence_loss([1.0], torch.ones(2, 4, dtype=long)), TypeError, "logits must be a torch.Tensor"),
-    ("sequence_loss +inf logit", lambda: TR.sequence_loss(torch.tensor([[[0.0, INF, 1.0]]]), torch.tensor([[2]])), ValueError, "logits hold +inf at 1 of the 1 real target positions"),
-    ("sequence_loss NaN logit", lambda: TR.sequence_loss(with_nan(r(2, 3, 5), (1, 2, 0)), torch.ones(2, 3, dtype=long)), ValueError, "logits hold NaN at 1 of the 6 real"),
-    ("sequence_loss row of -inf", lambda: TR.sequence_loss(torch.full((1, 2, 3), -INF), torch.tensor([[1, 2]])), ValueError, "only -inf at 2"),
+    ("sequence_loss all pad", lambda: ST.sequence_loss(r(2, 3, 5), torch.zeros(2, 3, dtype=long)), ValueError, "targets hold no real token"),
+    ("sequence_loss id", lambda: ST.sequence_loss(r(2, 3, 5), torch.full((2, 3), 5)), ValueError, "targets holds ids from 5 to 5, but the vocabulary has 5 tokens"),
+    ("sequence_loss float targets", lambda: ST.sequence_loss(r(2, 3, 5), torch.ones(2, 3)), TypeError, "targets must hold integer token ids"),
+    ("sequence_loss long logits", lambda: ST.sequence_loss(torch.ones(2, 3, 5, dtype=long), torch.ones(2, 3, dtype=long)), TypeError, "logits must be a floating-point"),
+    ("sequence_loss shapes", lambda: ST.sequence_loss(r(2, 3, 5), torch.ones(2, 4, dtype=long)), ValueError, "logits must be (B, T, V) and targets (B, T)"),
+    ("sequence_loss list", lambda: ST.sequence_loss([1.0], torch.ones(2, 4, dtype=long)), TypeError, "logits must be a torch.Tensor"),
+    ("sequence_loss +inf logit", lambda: ST.sequence_loss(torch.tensor([[[0.0, INF, 1.0]]]), torch.tensor([[2]])), ValueError, "logits hold +inf at 1 of the 1 real target positions"),
+    ("sequence_loss NaN logit", lambda: ST.sequence_loss(with_nan(r(2, 3, 5), (1, 2, 0)), torch.ones(2, 3, dtype=long)), ValueError, "logits hold NaN at 1 of the 6 real"),
+    ("sequence_loss row of -inf", lambda: ST.sequence_loss(torch.full((1, 2, 3), -INF), torch.tensor([[1, 2]])), ValueError, "only -inf at 2"),
     ("reinforce NaN reward", lambda: G.reinforce_loss(-torch.rand(2, 3), with_nan(r(2, 3))), ValueError, "reward contains NaN"),
     ("reinforce inf baseline", lambda: G.reinforce_loss(-torch.rand(2, 3), r(2, 3), INF), ValueError, "baseline contains inf"),
     ("reinforce list", lambda: G.reinforce_loss([0.0], r(1)), TypeError, "log_prob must be a torch.Tensor"),
-    ("position_error_rates", lambda: TR.position_error_rates(torch.ones(2, 3), torch.ones(2, 4)), ValueError, "predictions and targets must both be (B, T)"),
-    ("position_error_rates list", lambda: TR.position_error_rates([1], torch.ones(2, 4)), TypeError, "predictions must be a torch.Tensor"),
-    ("evaluate empty", lambda: TR.evaluate_seq2seq(MODEL, [], VOCAB, VOCAB), ValueError, "pairs is empty"),
-    ("evaluate batch_size 0", lambda: TR.evaluate_seq2seq(MODEL, PAIRS, VOCAB, VOCAB, batch_size=0), ValueError, "batch_size must be at least 1"),
-    ("evaluate device", lambda: TR.evaluate_seq2seq(MODEL, PAIRS, VOCAB, VOCAB, device="gpu"), ValueError, "not a device name"),
+    ("position_error_rates", lambda: ST.position_error_rates(torch.ones(2, 3), torch.ones(2, 4)), ValueError, "predictions and targets must both be (B, T)"),
+    ("position_error_rates list", lambda: ST.position_error_rates([1], torch.ones(2, 4)), TypeError, "predictions must be a torch.Tensor"),
+    ("evaluate empty", lambda: ST.evaluate_seq2seq(MODEL, [], VOCAB, VOCAB), ValueError, "pairs is empty"),
+    ("evaluate batch_size 0", lambda: ST.evaluate_seq2seq(MODEL, PAIRS, VOCAB, VOCAB, batch_size=0), ValueError, "batch_size must be at least 1"),
+    ("evaluate device", lambda: ST.evaluate_seq2seq(MODEL, PAIRS, VOCAB, VOCAB, device="gpu"), ValueError, "not a device name"),
     # ---------------------------------------------------------------- data
     ("iterate_batches -2", lambda: iterate_batches(PAIRS, VOCAB, VOCAB, batch_size=-2), ValueError, "batch_size must be at least 1, got -2"),
     ("iterate_batches 0", lambda: iterate_batches(PAIRS, VOCAB, VOCAB, batch_size=0), ValueError, "batch_size must be at least 1, got 0"),
@@ -503,9 +503,9 @@ EDGE = [
     ("alignment accuracy", lambda: 0.0 <= BA.alignment_accuracy(r(2, 3, 4), SPANS, {"year": (0, 2)}) <= 1.0),
     ("make_sequence_task n = 0", lambda: make_sequence_task("copy", 0, 2, 4)[0] == []),
     ("make_date_task n = 0", lambda: make_date_task(0).pairs == []),
-    ("sequence_loss some pad", lambda: math.isfinite(float(TR.sequence_loss(r(2, 3, 5), torch.tensor([[1, 0, 0], [0, 0, 0]]))))),
-    ("sequence_loss +inf at padding", lambda: math.isfinite(float(TR.sequence_loss(torch.tensor([[[0.0, 1.0, 2.0], [INF, NAN, 0.0]]]), torch.tensor([[1, 0]]))))),
-    ("sequence_loss -inf at another token", lambda: math.isfinite(float(TR.sequence_loss(torch.tensor([[[0.0, 1.0, -INF]]]), torch.tensor([[1]]))))),
+    ("sequence_loss some pad", lambda: math.isfinite(float(ST.sequence_loss(r(2, 3, 5), torch.tensor([[1, 0, 0], [0, 0, 0]]))))),
+    ("sequence_loss +inf at padding", lambda: math.isfinite(float(ST.sequence_loss(torch.tensor([[[0.0, 1.0, 2.0], [INF, NAN, 0.0]]]), torch.tensor([[1, 0]]))))),
+    ("sequence_loss -inf at another token", lambda: math.isfinite(float(ST.sequence_loss(torch.tensor([[[0.0, 1.0, -INF]]]), torch.tensor([[1]]))))),
     ("canvas_batches 1", lambda: canvas_batches(make_digit_canvases(2), 1)(1).images.shape[0] == 1),
     ("fit finite loss", lambda: len(fit_with().loss) == 3),
     ("fit torch.device", lambda: len(fit_with(device=torch.device("cpu")).loss) == 3),

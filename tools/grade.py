@@ -191,7 +191,7 @@ def autograde(course: Path, assignment: str, nbgrader: str = "nbgrader",
 
     from nbgrader.api import Gradebook, MissingEntry
 
-    from utils.checks.core import GRADER_SEED_ENV
+    from utils.checks.hidden import GRADER_SEED_ENV
 
     course = course.resolve()
     for folder in (ROOT / "utils", ROOT / "grading"):

@@ -25,7 +25,8 @@ import torch
 from utils.data import BucketBatches
 from utils.data.dates import make_date_task
 from utils.luong import build_luong_model
-from utils.training import evaluate_seq2seq, fit, seq2seq_step
+from utils.seq2seq_training import evaluate_seq2seq, seq2seq_step
+from utils.training import fit
 
 FORMATS = ["{dd}/{mm}/{yy}", "{yyyy}-{mm}-{dd}", "{d} {month} {yyyy}", "{mon} {d}, {yyyy}", "{d} {mon} {yy}",
            "{dd}.{mm}.{yyyy}"]

@@ -37,7 +37,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.validate import require_features, require_float, require_int, require_mask, require_number, require_same_dtype, require_tensor, shape_of
+from utils.validate import (
+    check_query_key,
+    require_broadcast_batch,
+    require_features,
+    require_float,
+    require_int,
+    require_layer_dtype,
+    require_mask,
+    require_number,
+    require_same_dtype,
+    require_tensor,
+    shape_of,
+)
 
 __all__ = [
     "dot_score",
@@ -48,79 +60,7 @@ __all__ = [
     "attention_pool",
     "attend",
     "scaled_dot_product_attention",
-    "check_query_key",
 ]
-
-
-# ----------------------------------------------------------------------------------------------
-# Input checks: clear errors that name the argument and the shapes (helpers in utils.validate)
-# ----------------------------------------------------------------------------------------------
-_shape = shape_of
-
-
-def check_query_key(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor | None = None,
-    same_features: bool = True,
-) -> None:
-    """Raise an error naming the argument and shapes if query/key/value do not fit.
-
-    Args:
-        query: ``(..., T_q, d_q)``.
-        key: ``(..., T_k, d_k)``; ``d_k`` must equal ``d_q`` when ``same_features``.
-        value: ``(..., T_k, d_v)`` or None.
-        same_features: whether the score needs ``d_q == d_k`` (dot products do; additive and
-            general scores project, so they do not).
-
-    Raises:
-        TypeError: an argument is not a tensor, is not floating point, or the dtypes differ.
-        ValueError: fewer than 2 dimensions, ``d_q != d_k``, ``query`` or ``key`` with 0
-            features, ``value`` and ``key`` cover different positions, or batch dimensions that
-            do not broadcast.
-    """
-    named = [("query", query), ("key", key)] + ([("value", value)] if value is not None else [])
-    for name, t in named:
-        require_tensor(name, t, min_dim=2, shape="(..., T, d)")
-        require_float(name, t)
-    for name, t in named[:2]:
-        if t.shape[-1] == 0:  # a score over no features: the same (0) for every key
-            raise ValueError(
-                f"{name} has 0 features ({name} shape {_shape(t)}): a score over no features is 0 for "
-                f"every key, so the weights would be uniform whatever the input (and the scaled score "
-                f"would divide by √0); query and key need at least 1 feature"
-            )
-    require_same_dtype(*named)
-    if same_features and query.shape[-1] != key.shape[-1]:
-        raise ValueError(
-            f"key has {key.shape[-1]} features but query has {query.shape[-1]} "
-            f"(query {_shape(query)}, key {_shape(key)})"
-        )
-    if value is not None and value.shape[-2] != key.shape[-2]:
-        raise ValueError(
-            f"value has {value.shape[-2]} positions but key has {key.shape[-2]} "
-            f"(key {_shape(key)}, value {_shape(value)})"
-        )
-    _check_batch_dims("query", query, "key", key)
-    if value is not None:
-        _check_batch_dims("key", key, "value", value)
-
-
-def _check_batch_dims(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
-    try:
-        torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            f"{name_a} and {name_b} batch dimensions do not broadcast: {name_a} {_shape(a)}, "
-            f"{name_b} {_shape(b)}"
-        ) from None
-
-
-def _check_layer_dtype(name: str, t: torch.Tensor, layer: nn.Module) -> None:
-    weight = next(layer.parameters(), None)
-    if weight is not None and t.dtype != weight.dtype:
-        raise TypeError(f"{name} has dtype {t.dtype} but the layer's weights are {weight.dtype}; "
-                        f"convert one of them (e.g. {name}.to({weight.dtype}) or layer.to({t.dtype}))")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,7 +77,7 @@ def dot_score(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         ``(..., T_q, T_k)``.
 
     Raises:
-        TypeError, ValueError: see :func:`check_query_key` (``d = 0`` included: a score over no
+        TypeError, ValueError: see :func:`utils.validate.check_query_key` (``d = 0`` included: a score over no
             features is meaningless).
     """
     check_query_key(query, key)
@@ -152,7 +92,7 @@ def scaled_dot_score(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
     saturate as ``d_k`` grows.
 
     Raises:
-        TypeError, ValueError: see :func:`check_query_key`; ``d_k = 0`` is a ``ValueError``
+        TypeError, ValueError: see :func:`utils.validate.check_query_key`; ``d_k = 0`` is a ``ValueError``
             (rather than ``0 / √0 = NaN`` scores).
     """
     return dot_score(query, key) / math.sqrt(query.shape[-1])
@@ -182,12 +122,12 @@ class GeneralScore(nn.Module):
 
         Raises:
             TypeError: not tensors, not floating point, or a dtype other than the layer's.
-            ValueError: wrong feature sizes or batch dimensions (see :func:`check_query_key`).
+            ValueError: wrong feature sizes or batch dimensions (see :func:`utils.validate.check_query_key`).
         """
         check_query_key(query, key, same_features=False)
-        _check_features("query", query, self.query_size)
-        _check_features("key", key, self.key_size)
-        _check_layer_dtype("query", query, self)
+        require_features("query", query, self.query_size)
+        require_features("key", key, self.key_size)
+        require_layer_dtype("query", query, self)
         return query @ self.W_a(key).transpose(-2, -1)
 
 
@@ -227,8 +167,8 @@ class AdditiveScore(nn.Module):
         """
         require_tensor("key", key, min_dim=2, shape="(..., T_k, d_k)")
         require_float("key", key)
-        _check_features("key", key, self.key_size)
-        _check_layer_dtype("key", key, self)
+        require_features("key", key, self.key_size)
+        require_layer_dtype("key", key, self)
         return self.W_k(key)
 
     def units(
@@ -252,10 +192,10 @@ class AdditiveScore(nn.Module):
             require_tensor("projected_key", projected_key, min_dim=2, shape="(..., T_k, d_a)")
             require_float("query", query)
             require_same_dtype(("query", query), ("projected_key", projected_key))
-            _check_features("projected_key", projected_key, self.hidden_size)
-            _check_batch_dims("query", query, "projected_key", projected_key)
-        _check_features("query", query, self.query_size)
-        _check_layer_dtype("query", query, self)
+            require_features("projected_key", projected_key, self.hidden_size)
+            require_broadcast_batch("query", query, "projected_key", projected_key)
+        require_features("query", query, self.query_size)
+        require_layer_dtype("query", query, self)
         q = self.W_q(query).unsqueeze(-2)  # (..., T_q, d_a) -> (..., T_q, 1, d_a)
         k = projected_key.unsqueeze(-3)  # (..., T_k, d_a) -> (..., 1, T_k, d_a)
         return torch.tanh(q + k)  # broadcast -> (..., T_q, T_k, d_a)
@@ -275,10 +215,6 @@ class AdditiveScore(nn.Module):
                 ``d_k``, or ``d_a`` for ``projected_key``); batch dimensions that do not broadcast.
         """
         return self.v(self.units(query, key, projected_key)).squeeze(-1)
-
-
-def _check_features(name: str, t: torch.Tensor, expected: int) -> None:
-    require_features(name, t, expected)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -361,9 +297,9 @@ def attention_pool(weights: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     if weights.shape[-1] != value.shape[-2]:
         raise ValueError(
             f"weights cover {weights.shape[-1]} keys but value has {value.shape[-2]} positions "
-            f"(weights {_shape(weights)}, value {_shape(value)})"
+            f"(weights {shape_of(weights)}, value {shape_of(value)})"
         )
-    _check_batch_dims("weights", weights, "value", value)
+    require_broadcast_batch("weights", weights, "value", value)
     return _pool(weights, value)
 
 
@@ -424,7 +360,7 @@ def scaled_dot_product_attention(
     Raises:
         TypeError: inputs that are not floating-point tensors of one dtype; an integer
             ``attn_mask`` (use ``attn_mask.bool()``: True = may attend).
-        ValueError: shapes that do not fit (see :func:`check_query_key`; ``d_k = 0`` included);
+        ValueError: shapes that do not fit (see :func:`utils.validate.check_query_key`; ``d_k = 0`` included);
             an ``attn_mask`` that does not broadcast to ``(..., T_q, T_k)`` or is a float mask of
             0s and 1s; ``dropout_p`` outside ``[0, 1)``; NaN or ``+inf`` in the scores at an
             allowed position (from NaN or inf in ``query``, ``key`` or ``attn_mask``, or float16

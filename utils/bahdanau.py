@@ -20,7 +20,7 @@ interface of :mod:`utils.seq2seq`, so :class:`utils.seq2seq.Seq2Seq`, its greedy
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
@@ -314,5 +314,6 @@ def decode_trace(model, source: Sequence[str], src_vocab, tgt_vocab, max_len: in
         if int(prev) == model.eos_id:
             break
     model.train(was_training)
-    stacked = None if weights[0] is None else torch.stack(weights)  # (T, S)
+    # a decoder returns weights at every step or at none
+    stacked = None if weights[0] is None else torch.stack(cast(list[torch.Tensor], weights))  # (T, S)
     return DecodeTrace(list(source), output, stacked, torch.stack(probs), list(tgt_vocab.itos))

@@ -18,7 +18,7 @@ at each step, a per-step variant of the paper's whole-caption log-likelihood (ch
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +93,8 @@ class CaptionOutput(NamedTuple):
     tokens: torch.Tensor  # (B, T) the argmax word at each step
     logits: torch.Tensor  # (B, T, V)
     weights: torch.Tensor  # (B, T, L) α_{t,i}, the attention at each step
-    index: torch.Tensor | None = None  # (B, T) the region looked at, Xu et al.'s s_t (hard)
+    # the field shadows tuple.index on purpose (chapter 3 reads out.index); mypy flags any such field
+    index: torch.Tensor | None = None  # type: ignore[assignment]  # (B, T) the region looked at, Xu et al.'s s_t (hard)
     log_prob: torch.Tensor | None = None  # (B, T) log α_{t,i} of that region (hard)
     entropy: torch.Tensor | None = None  # (B, T) H(α_t) (hard)
 
@@ -126,6 +127,7 @@ class GlimpseCaptioner(nn.Module):
             raise ValueError(f"attention must be 'soft' or 'hard', got {attention!r}")
         self.kind = attention
         self.encoder = RegionEncoder(grid, feature_size, channels)
+        self.attention: HardAttention | SoftAttention  # as `attention` asks, below
         if attention == "hard":
             self.attention = HardAttention(hidden_size, feature_size, score, attention_size,
                                            expected_prob=expected_prob)
@@ -145,6 +147,8 @@ class GlimpseCaptioner(nn.Module):
         """
         if (tgt_in is None) == (length is None):
             raise ValueError("pass exactly one of tgt_in (teacher forcing) and length (greedy)")
+        n_steps = tgt_in.shape[1] if tgt_in is not None else length
+        assert n_steps is not None  # one of the two was given
         features = self.encoder(images)  # (B, L, D)
         projected = self.attention.project(features)  # U_a a_i, once per image
         state = torch.tanh(self.init_state(features.mean(dim=1)))  # h_0 (B, H)
@@ -152,7 +156,7 @@ class GlimpseCaptioner(nn.Module):
                           device=images.device)
         hard = {"mode": mode} if self.kind == "hard" else {}
         steps = []  # per step: (word, logits, weights, index, log_prob, entropy)
-        for t in range(tgt_in.shape[1] if tgt_in is not None else length):
+        for t in range(n_steps):
             if tgt_in is not None:
                 word = tgt_in[:, t]
             g = self.attention(state, features, projected, **hard)
@@ -163,7 +167,8 @@ class GlimpseCaptioner(nn.Module):
             steps.append((word, logits, g.weights, g.index, g.log_prob, g.entropy))
         # one tuple per field, stacked along time -> (B, T, …); None where soft attention has none
         fields = list(zip(*steps))
-        return CaptionOutput(*(None if f[0] is None else torch.stack(f, dim=1) for f in fields))
+        stacked: list[Any] = [None if f[0] is None else torch.stack(f, dim=1) for f in fields]  # Any: the fields differ
+        return CaptionOutput(*stacked)
 
     def forward(self, images: torch.Tensor, tgt_in: torch.Tensor,
                 mode: str | None = None) -> CaptionOutput:
@@ -271,7 +276,8 @@ def reinforce_gradient_samples(model: GlimpseCaptioner, batch, baseline=None, n_
     if baseline is None:
         with torch.no_grad():
             baseline = torch.stack([draw()[1].mean(dim=0) for _ in range(n_samples)]).mean(dim=0)
-    without, with_b = [], []
+    without: list[torch.Tensor] = []
+    with_b: list[torch.Tensor] = []
     for _ in range(n_samples):
         out, reward = draw()
         for b, store in ((0.0, without), (baseline, with_b)):

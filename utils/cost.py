@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 import torch
+from torch.autograd.graph import Node
 
 __all__ = ["longest_chain", "peak_memory", "saved_for_backward"]
 
@@ -40,8 +41,8 @@ def longest_chain(output: torch.Tensor) -> int:
     root = output.grad_fn
     if root is None:
         return 0
-    depth: dict[object, int] = {}
-    stack: list[tuple[object, bool]] = [(root, False)]
+    depth: dict[Node, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:                                                  # depth-first, without recursion: a chain of
         node, children_done = stack.pop()                         # thousands of steps would overflow Python's stack
         if node in depth:

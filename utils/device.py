@@ -29,7 +29,7 @@ import torch
 
 __all__ = ["pick_device", "seed_everything", "seed_offset", "model_seed", "describe_device",
            "native_capability", "emulated_capability", "other_capability", "CAPABILITY_ENV",
-           "cpu_fingerprint"]
+           "cpu_fingerprint", "available_devices", "resolve_device"]
 
 SEED_OFFSET_ENV = "COURSE_SEED_OFFSET"
 SEED_STRIDE = 1000  # model seed s under offset k is s + SEED_STRIDE·k
@@ -205,3 +205,39 @@ def other_capability(cpuinfo: str | None = None) -> str | None:
     """A capability this machine can run that is not its own: ``"avx2"`` on an AVX-512 CPU,
     ``"default"`` on an AVX2 one, None where there is nothing narrower."""
     return {"avx512": "avx2", "avx2": "default"}.get(native_capability(cpuinfo))
+
+
+def available_devices() -> list[str]:
+    """The device names this machine can use: always ``"cpu"``, then ``"cuda"``/``"cuda:i"``, ``"mps"``."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    backend = getattr(torch.backends, "mps", None)
+    if backend is not None and backend.is_available():
+        names.append("mps")
+    return names
+
+
+def resolve_device(device, name: str = "device") -> torch.device:
+    """``device`` (a string or ``torch.device``) as a ``torch.device`` this machine has.
+
+    Raises:
+        TypeError: not a string or ``torch.device``.
+        ValueError: an unknown name (``"gpu"``) or a device this machine lacks (``"cuda"`` on a
+            CPU-only machine); the message lists what it has.
+    """
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a str or torch.device, got {type(device).__name__}")
+    have = available_devices()
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"{name}={device!r} is not a device name; this machine has {have}") from None
+    if resolved.type == "cpu":
+        return resolved
+    ok = (resolved.type == "cuda" and torch.cuda.is_available()
+          and (resolved.index is None or resolved.index < torch.cuda.device_count()))
+    ok |= resolved.type == "mps" and "mps" in have
+    if not ok:
+        raise ValueError(f"{name}={device!r} is not available on this machine, which has {have}")
+    return resolved

@@ -9,6 +9,8 @@ Transformer, whose paths from every source token to the loss are short.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -43,7 +45,8 @@ def source_gradient_norms(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.
         output.retain_grad()
         captured.append(output)
 
-    handle = model.encoder.embedding.register_forward_hook(hook)
+    embedding = cast(nn.Module, model.encoder.embedding)  # the encoder's nn.Embedding (typed Tensor | Module)
+    handle = embedding.register_forward_hook(hook)
     was_training = model.training
     try:
         model.eval()

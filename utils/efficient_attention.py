@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import torch
 
-from utils.attention import _pool, check_query_key, scaled_dot_product_attention
-from utils.validate import require_float, require_int, require_mask, require_same_dtype, require_tensor, resolve_device, shape_of
+from utils.attention import _pool, scaled_dot_product_attention
+from utils.device import resolve_device
+from utils.validate import check_query_key, require_float, require_int, require_mask, require_same_dtype, require_tensor, shape_of
 
 __all__ = ["softmax_partial", "online_softmax_merge", "online_softmax_finish", "blockwise_attention",
            "sliding_window_mask", "stacked_reach", "sliding_window_attention"]
@@ -161,7 +162,7 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
         ``(..., T, d_v)``; a query with no allowed key gets zeros.
 
     Raises:
-        TypeError, ValueError: see :func:`utils.attention.check_query_key`; ``block_size`` not an
+        TypeError, ValueError: see :func:`utils.validate.check_query_key`; ``block_size`` not an
             int ``>= 1``; a mask that is not bool or does not broadcast to ``(..., T, S)``.
     """
     check_query_key(query, key, value)
@@ -171,19 +172,19 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
     require_mask("mask", mask, (*batch, T, S), float_ok=False)
     scale = query.shape[-1] ** -0.5
     m = query.new_full((*batch, T), NEG_INF)  # nothing seen yet: m = -inf, l = 0, o = 0
-    l, o = torch.zeros_like(m), query.new_zeros((*batch, T, value.shape[-1]))  # noqa: E741
+    l, o = torch.zeros_like(m), query.new_zeros((*batch, T, value.shape[-1]))  # noqa: E741 - l is the normaliser, as in the online-softmax papers
     rows = torch.arange(T, device=query.device).unsqueeze(-1)  # (T, 1)
     for start in range(0, S, block_size):
         if causal and start > T - 1:  # every later key is in every query's future
             break
         end = min(start + block_size, S)
         tile = (query @ key[..., start:end, :].transpose(-2, -1)) * scale  # (..., T, d_k) @ (..., d_k, n) -> (..., T, n)
-        sliced = mask is not None and mask.dim() > 0 and mask.shape[-1] != 1  # a mask that varies over the keys
-        allowed = mask[..., start:end] if sliced else mask
+        # a mask that varies over the keys is sliced to the block's; one that does not broadcasts as it is
+        allowed = mask[..., start:end] if mask is not None and mask.dim() > 0 and mask.shape[-1] != 1 else mask
         if causal:
             future = torch.arange(start, end, device=query.device) > rows  # (T, n)
             allowed = ~future if allowed is None else allowed & ~future
-        m, l, o = online_softmax_merge(m, l, o, *_partial(tile, value[..., start:end, :], allowed))  # noqa: E741
+        m, l, o = online_softmax_merge(m, l, o, *_partial(tile, value[..., start:end, :], allowed))  # noqa: E741 - l is the normaliser, as in the online-softmax papers
     return online_softmax_finish(l, o)
 
 
@@ -265,7 +266,7 @@ def sliding_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
         ``(..., T, d_v)``.
 
     Raises:
-        TypeError, ValueError: see :func:`utils.attention.check_query_key`; keys of another length
+        TypeError, ValueError: see :func:`utils.validate.check_query_key`; keys of another length
             than the queries; ``window`` not an int ``>= 1``.
     """
     check_query_key(query, key, value)

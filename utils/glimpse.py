@@ -93,7 +93,8 @@ class Glimpse(NamedTuple):
 
     glimpse: torch.Tensor  # (B, D) z, the glimpse
     weights: torch.Tensor  # (B, L) α, the attention probabilities
-    index: torch.Tensor | None = None  # (B,) i, the region looked at (Xu et al.'s location s_t)
+    # the field shadows tuple.index on purpose (chapter 3 reads g.index); mypy flags any such field
+    index: torch.Tensor | None = None  # type: ignore[assignment]  # (B,) i, the region looked at (Xu et al.'s location s_t)
     log_prob: torch.Tensor | None = None  # (B,) log α_index, for REINFORCE
     entropy: torch.Tensor | None = None  # (B,) H(α) = -Σ α_i log α_i, for the entropy bonus
 
@@ -104,6 +105,7 @@ class _RegionAttention(nn.Module):
     def __init__(self, query_size: int, feature_size: int, score: str = "additive",
                  hidden_size: int = 64) -> None:
         super().__init__()
+        self.score: AdditiveScore | None  # None: the dot score, which has no weights
         if score == "additive":
             self.score = AdditiveScore(query_size, feature_size, hidden_size)
         elif score == "dot":

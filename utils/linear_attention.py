@@ -21,8 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from utils.attention import check_query_key
-from utils.validate import require_float, require_same_dtype, require_tensor, shape_of
+from utils.validate import check_query_key, require_float, require_same_dtype, require_tensor, shape_of
 
 __all__ = ["elu_feature_map", "linear_attention", "linear_attention_step"]
 
@@ -59,7 +58,7 @@ def linear_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
         ``(..., T, d_v)``.
 
     Raises:
-        TypeError, ValueError: see :func:`utils.attention.check_query_key`; ``S != T`` with ``causal``.
+        TypeError, ValueError: see :func:`utils.validate.check_query_key`; ``S != T`` with ``causal``.
     """
     check_query_key(query, key, value)
     if causal and key.shape[-2] != query.shape[-2]:

@@ -111,6 +111,7 @@ class LuongAttention(nn.Module):
         elif score == "concat":
             self.concat = AdditiveScore(query_size, key_size, d_a)  # W_a = [W_q, W_k], v_a = v
         elif score == "location":
+            assert max_src_len is not None  # without one, the location score raised above
             self.max_src_len = max_src_len
             self.location = nn.Linear(query_size, max_src_len, bias=False)  # W_a
         if window == "local-p":

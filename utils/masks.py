@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from utils.validate import require_int, require_lengths, resolve_device
+from utils.device import resolve_device
+from utils.validate import require_int, require_lengths
 
 __all__ = ["length_mask", "causal_mask"]
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from utils.validate import require_float, require_int, require_number, require_tensor, resolve_device
+from utils.device import resolve_device
+from utils.validate import require_float, require_int, require_number, require_tensor
 
 __all__ = ["sinusoidal_positional_encoding", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding"]
 
@@ -60,6 +61,8 @@ class SinusoidalPositionalEncoding(nn.Module):
             ``forward``, an ``x`` that is not a floating-point ``(B, T, d_model)`` tensor with
             ``T <= max_len``.
     """
+
+    pe: torch.Tensor  # (max_len, d_model), the buffer registered below (nn.Module types its attributes Tensor | Module)
 
     def __init__(self, d_model: int, max_len: int = 512, base: float = 10000.0) -> None:
         super().__init__()

@@ -22,7 +22,7 @@ convention of :mod:`utils.attention`; :meth:`Seq2Seq.encode` makes it with
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import nn
@@ -31,7 +31,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from utils.masks import length_mask
 from utils.validate import require_choice, require_int, require_number, require_source_batch, require_tensor, require_token_ids
 
-__all__ = ["CELLS", "Encoder", "PlainState", "PlainDecoder", "Seq2Seq"]
+__all__ = ["CELLS", "Encoder", "PlainState", "PlainDecoder", "StepDecoder", "Seq2Seq"]
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -184,16 +184,34 @@ class PlainDecoder(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # The model: encoder + any decoder with init_state/step
 # ----------------------------------------------------------------------------------------------
+class StepDecoder(Protocol):
+    """The two methods :class:`Seq2Seq` calls on its decoder (an ``nn.Module`` that has them).
+
+    :class:`PlainDecoder`, the attention decoders of chapters 4 and 5 and the Transformer decoder of
+    chapter 7 all have them, without naming this class: a decoder qualifies by what it can do. The
+    state is the decoder's own business (a tensor, a tuple, a NamedTuple), hence ``Any``. A decoder
+    may also have ``teacher_forced`` (see the module's docstring), which :meth:`Seq2Seq.forward`
+    uses when it finds it.
+    """
+
+    def init_state(self, enc_out: torch.Tensor, enc_final: Any, src_mask: torch.Tensor) -> Any:
+        """``enc_out (B, S, D)``, the encoder's ``enc_final``, ``src_mask (B, S)`` -> the state ``s_0``."""
+
+    def step(self, prev_token: torch.Tensor, state: Any, enc_out: torch.Tensor,
+             src_mask: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+        """``prev_token (B,)`` -> ``(logits (B, V), new state, weights (B, S) or None)``."""
+
+
 class Seq2Seq(nn.Module):
     """An encoder and a decoder that follows the ``init_state``/``step`` interface.
 
     Args:
         encoder: e.g. :class:`Encoder`.
-        decoder: e.g. :class:`PlainDecoder`, or chapter 4's attention decoder.
+        decoder: e.g. :class:`PlainDecoder`, or chapter 4's attention decoder (a :class:`StepDecoder`).
         sos_id, eos_id, pad_id: target special ids (the :class:`~utils.data.Vocab` defaults).
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, sos_id: int = 1, eos_id: int = 2,
+    def __init__(self, encoder: nn.Module, decoder: StepDecoder, sos_id: int = 1, eos_id: int = 2,
                  pad_id: int = 0) -> None:
         super().__init__()
         self.encoder, self.decoder = encoder, decoder

@@ -27,6 +27,8 @@ Two paths compute the same thing: the readable one goes through
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,6 +45,9 @@ from utils.validate import (
     require_sequence,
     require_tensor,
 )
+
+if TYPE_CHECKING:
+    from typing import Self  # new in Python 3.11; requires-python allows 3.10, where annotations stay strings
 
 __all__ = ["MultiHeadAttention"]
 
@@ -301,7 +306,7 @@ class MultiHeadAttention(nn.Module):
         return ours.to(device=ref.device, dtype=ref.dtype).load_from_torch(module)
 
     @torch.no_grad()
-    def load_from_torch(self, module: nn.MultiheadAttention) -> MultiHeadAttention:
+    def load_from_torch(self, module: nn.MultiheadAttention) -> Self:
         """Copy ``module``'s weights into this one (sizes must agree). Returns ``self``.
 
         PyTorch keeps ``W^Q, W^K, W^V`` stacked in ``in_proj_weight (3E, E)`` when

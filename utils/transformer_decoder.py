@@ -32,13 +32,15 @@ chooses; names and weights mirror ``nn.TransformerDecoderLayer``. Masks: **True 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from utils.device import model_seed
+from utils.grouped_query import GroupedQueryAttention
 from utils.seq2seq import Seq2Seq
 from utils.transformer import MultiHeadAttention
 from utils.transformer_encoder import TransformerEmbedding, TransformerSourceEncoder
@@ -61,18 +63,29 @@ class TransformerDecoderBlock(nn.Module):
 
     ``m`` is the encoder's output (``memory``).
 
+    ``num_kv_heads``: None (multi-head attention) or ``g``, the key/value heads that both
+    attentions share among their ``num_heads`` query heads (:class:`utils.grouped_query.GroupedQueryAttention`,
+    chapter 8): the cache then holds ``g`` heads instead of ``num_heads``.
+
     Raises:
         TypeError, ValueError: sizes not positive ints, ``d_model`` not divisible by ``num_heads``,
-            a dropout outside ``[0, 1)``.
+            ``num_heads`` not divisible by ``num_kv_heads``, a dropout outside ``[0, 1)``.
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = False, layer_norm_eps: float = 1e-5) -> None:
+                 norm_first: bool = False, layer_norm_eps: float = 1e-5, num_kv_heads: int | None = None) -> None:
         super().__init__()
         require_int("d_ff", d_ff, minimum=1)
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)  # causal, over the target
-        self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout)  # cross, over memory
+        self.self_attn: MultiHeadAttention
+        self.multihead_attn: MultiHeadAttention
+        if num_kv_heads is None:
+            self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)  # causal, over the target
+            self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout)  # cross, over memory
+        else:
+            self.self_attn = GroupedQueryAttention(d_model, num_heads, num_kv_heads, dropout)
+            self.multihead_attn = GroupedQueryAttention(d_model, num_heads, num_kv_heads, dropout)
+        self.num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads  # the heads a cache holds
         self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model, eps=layer_norm_eps) for _ in range(3))
         self.dropout, self.dropout1, self.dropout2, self.dropout3 = (nn.Dropout(dropout) for _ in range(4))
@@ -107,7 +120,8 @@ class TransformerDecoderBlock(nn.Module):
         """The layer for ``x (B, T, d_model)``, ``T`` new tokens after ``P`` cached ones (usually ``T = 1``).
 
         ``self_k``, ``self_v (B, H, P, d)``: this layer's self-attention cache; ``cross_k``,
-        ``cross_v (B, H, S, d)``: ``multihead_attn.project_kv(memory)``, once per source.
+        ``cross_v (B, H, S, d)``: ``multihead_attn.project_kv(memory)``, once per source (``H`` is
+        :attr:`num_kv_heads`: the query heads, or ``g`` with grouped-query attention).
         Returns ``(x (B, T, d_model), self_k, self_v (B, H, P+T, d), weights (B, H, T, S) or None)``.
 
         Raises:
@@ -115,13 +129,13 @@ class TransformerDecoderBlock(nn.Module):
             TypeError, ValueError: otherwise as :meth:`MultiHeadAttention.attend_kv`.
         """
         require_sequence("x", x, self.self_attn.embed_dim)
-        B, H, d = x.shape[0], self.self_attn.num_heads, self.self_attn.head_dim
+        B, H, d = x.shape[0], self.num_kv_heads, self.self_attn.head_dim
         for name, t in (("self_k", self_k), ("self_v", self_v)):
             require_tensor(name, t, dim=4, shape=f"(B={B}, H={H}, P, d={d})")
             if (t.shape[0], t.shape[1], t.shape[3]) != (B, H, d) or t.shape != self_k.shape:
                 raise ValueError(f"{name} must be (B={B}, H={H}, P, d={d}) like self_k, got {tuple(t.shape)}")
         T, P = x.shape[1], self_k.shape[2]
-        grown = []
+        grown: list[torch.Tensor] = []
 
         def self_attend(h):
             k, v = self.self_attn.project_kv(h)  # only the new tokens: (B, T, d_model) -> (B, H, T, d)
@@ -187,7 +201,9 @@ class TransformerDecoder(TransformerEmbedding):
     :mod:`utils.seq2seq`, with a key–value cache.
 
     Args: as :class:`TransformerSourceEncoder`; ``max_len`` bounds the target positions (decoding
-    past it raises); ``norm_first``: pre-norm (default) or the paper's post-norm.
+    past it raises); ``norm_first``: pre-norm (default) or the paper's post-norm; ``num_kv_heads``:
+    None, or the key/value heads of grouped-query attention in every block (see
+    :class:`TransformerDecoderBlock`).
 
     Raises:
         TypeError, ValueError: as :class:`TransformerSourceEncoder`.
@@ -195,11 +211,13 @@ class TransformerDecoder(TransformerEmbedding):
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, d_ff: int, num_layers: int, max_len: int,
                  dropout: float = 0.0, positional: str = "sinusoidal", pad_id: int = 0,
-                 norm_first: bool = True) -> None:
+                 norm_first: bool = True, num_kv_heads: int | None = None) -> None:
         super().__init__(vocab_size, d_model, num_heads, d_ff, num_layers, max_len, dropout, positional, pad_id)
         self.num_heads = num_heads
-        self.layers = nn.ModuleList(TransformerDecoderBlock(d_model, num_heads, d_ff, dropout, norm_first)
+        self.layers = nn.ModuleList(TransformerDecoderBlock(d_model, num_heads, d_ff, dropout, norm_first,
+                                                            num_kv_heads=num_kv_heads)
                                     for _ in range(num_layers))
+        self.num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.out = nn.Linear(d_model, vocab_size)  # W_o
 
@@ -264,9 +282,10 @@ class TransformerDecoder(TransformerEmbedding):
             ValueError: ``enc_out`` not ``(B, S, d_model)``; ``src_mask`` not ``(B, S)``.
         """
         self._check_memory(enc_out, src_mask)
-        cross = [layer.multihead_attn.project_kv(enc_out) for layer in self.layers]  # L × (B, H, S, d)
-        B, L, H = enc_out.shape[0], len(self.layers), self.num_heads
-        empty = enc_out.new_zeros(B, L, H, 0, self.d_model // H)  # P = 0 tokens so far
+        blocks = cast(Iterable[TransformerDecoderBlock], self.layers)  # an nn.ModuleList yields plain Modules
+        cross = [layer.multihead_attn.project_kv(enc_out) for layer in blocks]  # L × (B, H, S, d)
+        B, L, H = enc_out.shape[0], len(self.layers), self.num_kv_heads  # H: the heads the cache holds
+        empty = enc_out.new_zeros(B, L, H, 0, self.d_model // self.num_heads)  # P = 0 tokens so far, d per head
         return TransformerDecoderState(empty, empty, torch.stack([k for k, _ in cross], 1),  # (B, L, H, S, d)
                                        torch.stack([v for _, v in cross], 1),
                                        torch.zeros(B, dtype=torch.long, device=enc_out.device))
@@ -293,11 +312,12 @@ class TransformerDecoder(TransformerEmbedding):
         P = state.self_k.shape[3]
         x = self.embed(prev_token.unsqueeze(1), start=P)  # (B,) -> (B, 1) -> (B, 1, d_model)
         ks, vs, w = [], [], None
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(cast(Iterable[TransformerDecoderBlock], self.layers)):  # a ModuleList yields Modules
             x, k, v, w = layer.forward_cached(x, state.self_k[:, i], state.self_v[:, i], state.cross_k[:, i],
                                               state.cross_v[:, i], src_mask, need_weights=i == len(self.layers) - 1)
             ks.append(k)
             vs.append(v)
+        assert w is not None  # the last layer's weights (num_layers >= 1)
         logits = self.out(self.norm(x)).squeeze(1)  # (B, 1, V) -> (B, V)
         # L × (B, H, P+1, d) -> (B, L, H, P+1, d)
         new = TransformerDecoderState(torch.stack(ks, 1), torch.stack(vs, 1),
@@ -317,13 +337,16 @@ class TransformerDecoder(TransformerEmbedding):
 def build_transformer_model(vocab_size_src: int, vocab_size_tgt: int, d_model: int, num_heads: int, d_ff: int,
                             num_layers: int, max_len: int, dropout: float = 0.0, seed: int = 0,
                             sos_id: int = 1, eos_id: int = 2, pad_id: int = 0,
-                            positional: str = "sinusoidal", count_from_end: bool = False) -> Seq2Seq:
+                            positional: str = "sinusoidal", count_from_end: bool = False,
+                            num_kv_heads: int | None = None) -> Seq2Seq:
     """A pre-norm Transformer encoder–decoder (``num_layers`` blocks each side) joined by
     :class:`utils.seq2seq.Seq2Seq`, on the CPU. ``max_len`` bounds source and target positions.
     Its weights come from ``torch.manual_seed(model_seed(seed))`` inside
     :func:`torch.random.fork_rng`: the same model every time (for a given ``COURSE_SEED_OFFSET``),
     and the caller's random state is left as it was. ``count_from_end``: source positions counted
-    from both ends (see :class:`TransformerSourceEncoder`).
+    from both ends (see :class:`TransformerSourceEncoder`). ``num_kv_heads``: the decoder's attentions
+    share that many key/value heads (grouped-query attention, chapter 8; None: multi-head attention),
+    which is what its cache stores; the encoder keeps multi-head attention.
 
     Raises:
         TypeError, ValueError: as :class:`TransformerSourceEncoder` and :class:`TransformerDecoder`.
@@ -333,7 +356,7 @@ def build_transformer_model(vocab_size_src: int, vocab_size_tgt: int, d_model: i
         encoder = TransformerSourceEncoder(vocab_size_src, d_model, num_heads, d_ff, num_layers, max_len,
                                            dropout, positional, pad_id, count_from_end)
         decoder = TransformerDecoder(vocab_size_tgt, d_model, num_heads, d_ff, num_layers, max_len,
-                                     dropout, positional, pad_id)
+                                     dropout, positional, pad_id, num_kv_heads=num_kv_heads)
     return Seq2Seq(encoder, decoder, sos_id, eos_id, pad_id)
 
 

@@ -15,6 +15,7 @@ Masks: **True = may attend** (:mod:`utils.masks`).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -108,7 +109,8 @@ class TransformerEncoder(nn.Module):
             TypeError, ValueError: as :meth:`MultiHeadAttention.forward` (``x`` is its query).
         """
         if len(self.layers):
-            require_sequence("x", x, self.layers[0].self_attn.embed_dim)
+            first = cast(TransformerEncoderBlock, self.layers[0])  # an nn.ModuleList hands back a plain Module
+            require_sequence("x", x, first.self_attn.embed_dim)
         all_weights = []
         for layer in self.layers:
             x, w = layer(x, key_padding_mask, attn_mask, is_causal, need_weights)
@@ -188,6 +190,8 @@ class TransformerSourceEncoder(TransformerEmbedding):
             not ``(B, S)`` ids in the vocabulary with ``S <= max_len``, ``src_lengths`` not
             ``(B,)`` integers in ``[0, S]``.
     """
+
+    half_table: torch.Tensor  # (max_len, d_model / 2), a buffer registered only with count_from_end
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, d_ff: int, num_layers: int, max_len: int,
                  dropout: float = 0.0, positional: str = "sinusoidal", pad_id: int = 0,

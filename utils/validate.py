@@ -17,12 +17,13 @@ import math
 from numbers import Integral, Real
 
 import torch
+from torch import nn
 
-__all__ = [
+__all__ = ["check_query_key", "require_broadcast_batch", "require_layer_dtype",
     "shape_of", "require_tensor", "require_float", "require_same_dtype", "require_features",
     "require_mask", "require_token_ids", "require_lengths", "require_int", "require_number",
     "require_finite", "require_choice", "require_sequence", "require_source_batch", "require_src_mask",
-    "require_query_and_annotations", "available_devices", "resolve_device", "MASK_CONVENTION",
+    "require_query_and_annotations", "MASK_CONVENTION",
 ]
 
 MASK_CONVENTION = ("use a bool mask (True = may attend), e.g. {name}.bool(), or a float mask "
@@ -132,8 +133,7 @@ def require_token_ids(name: str, ids, vocab_size: int, *, dim: int | None = None
     if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype} (use {name}.long())")
     if ids.numel():
-        low, high = torch.aminmax(ids)
-        low, high = int(low), int(high)
+        low, high = (int(v) for v in torch.aminmax(ids))
         if low < 0 or high >= vocab_size:
             raise ValueError(f"{name} holds ids from {low} to {high}, but the vocabulary has "
                              f"{vocab_size} tokens (ids 0 to {vocab_size - 1})")
@@ -174,7 +174,8 @@ def require_int(name: str, value, *, minimum: int | None = None, maximum: int | 
     """
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    number = int(value)  # any Integral (a NumPy integer too), compared as the int it stands for
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         if maximum is None:
             want = f"at least {minimum}"
         elif minimum is None:
@@ -182,7 +183,7 @@ def require_int(name: str, value, *, minimum: int | None = None, maximum: int | 
         else:
             want = f"between {minimum} and {maximum}"
         raise ValueError(f"{name} must be {want}, got {value}")
-    return int(value)
+    return number
 
 
 def require_number(name: str, value, *, low: float | None = None, high: float | None = None,
@@ -302,37 +303,71 @@ def require_query_and_annotations(query, enc_out, query_size: int | None = None,
     return enc_out.shape[0], enc_out.shape[1]
 
 
-def available_devices() -> list[str]:
-    """The device names this machine can use: always ``"cpu"``, then ``"cuda"``/``"cuda:i"``, ``"mps"``."""
-    names = ["cpu"]
-    if torch.cuda.is_available():
-        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    backend = getattr(torch.backends, "mps", None)
-    if backend is not None and backend.is_available():
-        names.append("mps")
-    return names
+# ----------------------------------------------------------------------------------------------
+# Query, key and value: the checks every attention function starts with (utils.attention and chapter 8)
+# ----------------------------------------------------------------------------------------------
+def check_query_key(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor | None = None,
+    same_features: bool = True,
+) -> None:
+    """Raise an error naming the argument and shapes if query/key/value do not fit.
 
-
-def resolve_device(device, name: str = "device") -> torch.device:
-    """``device`` (a string or ``torch.device``) as a ``torch.device`` this machine has.
+    Args:
+        query: ``(..., T_q, d_q)``.
+        key: ``(..., T_k, d_k)``; ``d_k`` must equal ``d_q`` when ``same_features``.
+        value: ``(..., T_k, d_v)`` or None.
+        same_features: whether the score needs ``d_q == d_k`` (dot products do; additive and
+            general scores project, so they do not).
 
     Raises:
-        TypeError: not a string or ``torch.device``.
-        ValueError: an unknown name (``"gpu"``) or a device this machine lacks (``"cuda"`` on a
-            CPU-only machine); the message lists what it has.
+        TypeError: an argument is not a tensor, is not floating point, or the dtypes differ.
+        ValueError: fewer than 2 dimensions, ``d_q != d_k``, ``query`` or ``key`` with 0
+            features, ``value`` and ``key`` cover different positions, or batch dimensions that
+            do not broadcast.
     """
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"{name} must be a str or torch.device, got {type(device).__name__}")
-    have = available_devices()
+    named = [("query", query), ("key", key)] + ([("value", value)] if value is not None else [])
+    for name, t in named:
+        require_tensor(name, t, min_dim=2, shape="(..., T, d)")
+        require_float(name, t)
+    for name, t in named[:2]:
+        if t.shape[-1] == 0:  # a score over no features: the same (0) for every key
+            raise ValueError(
+                f"{name} has 0 features ({name} shape {shape_of(t)}): a score over no features is 0 for "
+                f"every key, so the weights would be uniform whatever the input (and the scaled score "
+                f"would divide by √0); query and key need at least 1 feature"
+            )
+    require_same_dtype(*named)
+    if same_features and query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            f"key has {key.shape[-1]} features but query has {query.shape[-1]} "
+            f"(query {shape_of(query)}, key {shape_of(key)})"
+        )
+    if value is not None and value.shape[-2] != key.shape[-2]:
+        raise ValueError(
+            f"value has {value.shape[-2]} positions but key has {key.shape[-2]} "
+            f"(key {shape_of(key)}, value {shape_of(value)})"
+        )
+    require_broadcast_batch("query", query, "key", key)
+    if value is not None:
+        require_broadcast_batch("key", key, "value", value)
+
+
+def require_broadcast_batch(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    """``a`` and ``b``'s batch dimensions (all but the last two) broadcast, or a ValueError naming both shapes."""
     try:
-        resolved = torch.device(device)
+        torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except RuntimeError:
-        raise ValueError(f"{name}={device!r} is not a device name; this machine has {have}") from None
-    if resolved.type == "cpu":
-        return resolved
-    ok = (resolved.type == "cuda" and torch.cuda.is_available()
-          and (resolved.index is None or resolved.index < torch.cuda.device_count()))
-    ok |= resolved.type == "mps" and "mps" in have
-    if not ok:
-        raise ValueError(f"{name}={device!r} is not available on this machine, which has {have}")
-    return resolved
+        raise ValueError(
+            f"{name_a} and {name_b} batch dimensions do not broadcast: {name_a} {shape_of(a)}, "
+            f"{name_b} {shape_of(b)}"
+        ) from None
+
+
+def require_layer_dtype(name: str, t: torch.Tensor, layer: nn.Module) -> None:
+    """``t`` has the dtype of ``layer``'s weights, or a TypeError that says how to convert one of them."""
+    weight = next(layer.parameters(), None)
+    if weight is not None and t.dtype != weight.dtype:
+        raise TypeError(f"{name} has dtype {t.dtype} but the layer's weights are {weight.dtype}; "
+                        f"convert one of them (e.g. {name}.to({weight.dtype}) or layer.to({t.dtype}))")

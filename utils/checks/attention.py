@@ -5,7 +5,7 @@ Each takes the learner's function, prints a one-line verdict and returns a
 wrong (the softmax over the wrong axis, the mask forgotten, v before the tanh), the verdict ends
 with a hint. The visible inputs are built with a fixed generator, so the verdict is the same on every
 run; the hidden ones (``hidden=True``) draw their values and shapes from
-:func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh.
+:func:`~utils.checks.hidden.hidden_generator`, which a grading run seeds afresh.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections.abc import Callable
 import torch
 
 from utils.attention import masked_softmax as course_masked_softmax
-from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check, with_course_versions
+from utils.checks.core import Case, CheckResult, run_check, with_course_versions
+from utils.checks.hidden import draw_lengths, draw_size, hidden_generator
 
 __all__ = ["check_masked_softmax", "check_additive_score", "check_attend"]
 

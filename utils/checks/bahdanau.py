@@ -2,7 +2,7 @@
 
 Each takes the learner's function, prints a one-line verdict and returns a
 :class:`~utils.checks.core.CheckResult`. Visible inputs come from fixed generators, hidden ones
-(``hidden=True``) draw their values and shapes from :func:`~utils.checks.core.hidden_generator`,
+(``hidden=True``) draw their values and shapes from :func:`~utils.checks.hidden.hidden_generator`,
 which a grading run seeds afresh, and the small decoder that :func:`check_decoder_step` builds is
 initialised without touching PyTorch's global random state, so running a check never changes what
 the rest of the notebook draws.
@@ -16,7 +16,8 @@ from functools import partial
 import torch
 
 from utils.bahdanau import BahdanauDecoder
-from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
+from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.hidden import draw_lengths, draw_size, hidden_generator
 
 __all__ = [
     "check_alignment_scores", "check_attend_source",
@@ -217,13 +218,13 @@ def check_decoder_step(fn: Callable, verbose: bool = True, hidden: bool = False)
     if hidden:  # the decoder's sizes are the exercise's (V 7, H 5, D 6); the batch and source are drawn
         h = hidden_generator("decoder_step")
         B, S = draw_size(h, 2, 5), draw_size(h, 2, 8)
-        lengths = draw_lengths(h, B, S).tolist()
-        cases += [case(f"hidden: lengths {', '.join(map(str, lengths))}", B, S, lengths, gen=h)]
+        drawn = draw_lengths(h, B, S).tolist()
+        cases += [case(f"hidden: lengths {', '.join(map(str, drawn))}", B, S, drawn, gen=h)]
 
     def candidate(prev_token, s_prev, enc_out, keys, mask):
         return fn(decoder, prev_token, s_prev, enc_out, keys, mask)
 
-    candidate.__wrapped__ = fn
+    candidate.__wrapped__ = fn  # type: ignore[attr-defined]  # a function takes attributes; mypy's Callable has none
     p = _gen(243)
     S, lengths = 5, torch.tensor([5, 2, 3])
     mask = torch.arange(S).unsqueeze(0) < lengths.unsqueeze(1)

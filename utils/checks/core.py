@@ -18,24 +18,14 @@ the course's own tests install those references with :func:`use_references`, so 
 judged too. Grades never come from this module's verdict in the learner's kernel: see
 :mod:`utils.checks.record` and :mod:`utils.checks.submit`.
 
-Hidden inputs are drawn when grading. A checker's hidden cases (``hidden=True``) draw their values
-and their shapes (batch sizes, lengths, feature sizes, heads…) from :func:`hidden_generator`,
-seeded from the grading seed and the check's name. The grading seed is the integer in the
-environment variable ``ATTENTION_GRADER_SEED``: ``tools/grade.py autograde`` sets a fresh one
-for each run, and the learners' kernels inherit nbgrader's environment, so the kernel that records
-and the grader's process that judges (:mod:`utils.checks.record`) build the same inputs. Where it
-is not set (the course's tests, the solutions notebooks, learners' copies) the seed is
-:data:`DEFAULT_GRADER_SEED`, so that verdicts, stored outputs and tests are reproducible. Learners
-have this module, so they can compute the default seed's hidden inputs, but a table of answers for
-those is worth nothing under the seed of a grading run.
+Hidden inputs are drawn when grading (:mod:`utils.checks.hidden`): a table of answers for the
+default seed's hidden cases is worth nothing under the seed of a grading run.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,78 +35,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from utils.checks.compare import ATOL, RTOL, compare_outputs
 from utils.checks.record import decode
 from utils.checks.timing import _Timeout, time_limit
 
 __all__ = ["Case", "CheckResult", "run_check", "NOT_IMPLEMENTED", "compare_outputs", "time_limit",
-           "use_references", "recording", "capturing_expected", "course_implementation", "ATOL", "RTOL",
-           "GRADER_SEED_ENV", "DEFAULT_GRADER_SEED", "grader_seed", "hidden_generator", "draw_size", "draw_lengths"]
+           "use_references", "recording", "capturing_expected", "course_implementation", "ATOL", "RTOL"]
 
 STORE_PATH = Path(__file__).with_name("expected.json")
 
-# How close a learner's number must be to the expected one: ``|got - expected| <= ATOL + RTOL *
-# |expected|``, elementwise, in float64 (``torch.isclose``). This is the one tolerance of every
-# checker, of the grader and of the tests that compare stored values with fresh ones; nothing
-# computed at run time is compared bit for bit with a stored float. Why these values: float32
-# keeps about 7 significant digits (machine epsilon 1.2e-7), and a correct answer computed another
-# way (another order of summation, ``exp`` before or after a subtraction) or on another CPU, whose
-# kernels PyTorch picks by its vector width (``ATEN_CPU_CAPABILITY``: AVX-512, AVX2 or none), or on
-# a GPU, differs from the stored one in the last one or two digits. Measured over every checker's
-# visible cases (tests/test_other_cpu.py), the references' answers computed on an AVX2 CPU use at
-# most 0.2% of this tolerance against the values stored on an AVX-512 one, and 16% with no vector
-# kernels at all (``ATEN_CPU_CAPABILITY=default``, chapter 2's additive score, whose random inputs
-# themselves round differently there); the test fails above 50%. The mistakes the checkers name (a
-# wrong axis, a missing 1/sqrt(d_k), a wrong state) move results by 1e-2 or more.
-ATOL = 1e-5
-RTOL = 1e-4
-# Where the hidden cases' random numbers come from (see the module's docstring).
-GRADER_SEED_ENV = "ATTENTION_GRADER_SEED"
-DEFAULT_GRADER_SEED = 0
 _REFERENCES: dict[str, Callable] = {}   # name -> reference, installed by the grader and the tests
 _STATE: dict[str, Any] = {"recording": 0, "capture": None, "store": None}
 _MISSING = object()
-
-
-def grader_seed() -> int:
-    """The grading seed: ``ATTENTION_GRADER_SEED`` if set, else :data:`DEFAULT_GRADER_SEED`.
-
-    Raises:
-        ValueError: the variable holds something other than an integer.
-    """
-    raw = os.environ.get(GRADER_SEED_ENV, "").strip()
-    if not raw:
-        return DEFAULT_GRADER_SEED
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{GRADER_SEED_ENV} must be an integer, got {raw!r}") from None
-
-
-def hidden_generator(salt: str) -> torch.Generator:
-    """A fresh generator for the hidden cases of one check (``salt``: its name, say), seeded from
-    the grading seed and ``salt``: the same in the learner's kernel and in the grader's process, but
-    another one for every grading run and every check."""
-    # sha256, not hash(): Python salts str hashes per process, and both processes must agree
-    digest = hashlib.sha256(f"{grader_seed()}:{salt}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
-
-
-def draw_size(g: torch.Generator, low: int, high: int) -> int:
-    """A whole number drawn uniformly from ``low … high``, both included."""
-    if low > high:
-        raise ValueError(f"draw_size needs low <= high, got {low} > {high}")
-    return int(torch.randint(low, high + 1, (1,), generator=g))
-
-
-def draw_lengths(g: torch.Generator, batch: int, longest: int, shortest: int = 1) -> torch.Tensor:
-    """``(batch,)`` int64 lengths drawn from ``shortest … longest``; with two rows or more, one row
-    (drawn) is ``longest`` (no padding) and another ``shortest`` (the most padding), so the hidden
-    cases keep the edge cases they were written for."""
-    lengths = torch.randint(shortest, longest + 1, (batch,), generator=g)
-    if batch >= 2:
-        full, short = torch.randperm(batch, generator=g)[:2].tolist()
-        lengths[full], lengths[short] = longest, shortest
-    return lengths
 
 
 @contextmanager
@@ -184,8 +114,8 @@ def with_course_versions(fn: Any, **versions: Callable):
     Only names that ``fn``'s namespace holds are replaced, and each is put back afterwards."""
     while fn is not None and not hasattr(fn, "__globals__"):
         fn = getattr(fn, "__wrapped__", None) or getattr(fn, "func", None)
-    namespace = getattr(fn, "__globals__", None)
-    saved = {name: namespace[name] for name in versions if namespace is not None and name in namespace}
+    namespace: dict[str, Any] = getattr(fn, "__globals__", None) or {}  # {}: no function found, nothing to replace
+    saved = {name: namespace[name] for name in versions if name in namespace}
     try:
         for name in saved:
             namespace[name] = versions[name]
@@ -235,77 +165,6 @@ class CheckResult:
         pass
 
 
-def _short(x: Any, limit: int = 80) -> str:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu()
-        text = str(x.tolist()) if x.numel() <= 8 else f"tensor of shape {tuple(x.shape)}"
-    elif isinstance(x, np.ndarray):
-        text = str(x.tolist()) if x.size <= 8 else f"array of shape {x.shape}"
-    else:
-        text = repr(x)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _as_tensor(x: Any) -> torch.Tensor | None:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu()
-    if isinstance(x, np.ndarray) or isinstance(x, (int, float)) and not isinstance(x, bool):
-        return torch.as_tensor(np.asarray(x))
-    return None
-
-
-def compare_outputs(
-    got: Any, expected: Any, atol: float = ATOL, rtol: float = RTOL, what: str = "output"
-) -> str | None:
-    """Return None if ``got`` matches ``expected``, else a short description of the difference.
-
-    Tensors and arrays are compared by shape, then NaN, then values within ``atol``/``rtol``;
-    tuples and lists element by element; anything else with ``==``.
-    """
-    if isinstance(expected, (tuple, list)):
-        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            n = len(got) if isinstance(got, (tuple, list)) else 1
-            return f"returned {n} value(s) ({type(got).__name__}) but expected {len(expected)}"
-        for i, (g, e) in enumerate(zip(got, expected)):
-            problem = compare_outputs(g, e, atol, rtol, f"{what} #{i + 1}")
-            if problem:
-                return problem
-        return None
-    e = _as_tensor(expected)
-    if e is None:
-        return None if got == expected else f"{what} is {_short(got)} but expected {_short(expected)}"
-    g = _as_tensor(got)
-    if g is None:
-        return f"{what} is a {type(got).__name__} but expected a tensor of shape {tuple(e.shape)}"
-    if tuple(g.shape) != tuple(e.shape):
-        return f"{what} has shape {tuple(g.shape)} but expected {tuple(e.shape)}"
-    if g.is_complex() or e.is_complex() or g.dtype == torch.bool or e.dtype == torch.bool:
-        return None if torch.equal(g, e) else f"{what} values differ from the expected ones"
-    g64, e64 = g.double(), e.double()
-    nan_got, nan_exp = torch.isnan(g64), torch.isnan(e64)
-    if (nan_got & ~nan_exp).any():
-        idx = tuple(torch.nonzero(nan_got & ~nan_exp)[0].tolist())
-        return f"{what} contains NaN (first at index {idx})"
-    if not torch.equal(nan_got, nan_exp):
-        return f"{what} has numbers where NaN was expected"
-    g64, e64 = torch.nan_to_num(g64, nan=0.0), torch.nan_to_num(e64, nan=0.0)
-    close = torch.isclose(g64, e64, rtol=rtol, atol=atol)
-    if not close.all():
-        diff = torch.where(close, torch.zeros_like(g64), (g64 - e64).abs())
-        flat = int(torch.argmax(diff))
-        idx = tuple(int(i) for i in np.unravel_index(flat, tuple(g64.shape))) if g64.dim() else ()
-        got_v, exp_v = g64[idx].item(), e64[idx].item()
-        scale = max(abs(exp_v), 1e-12)
-        off = f"{abs(got_v - exp_v) / scale:.1%} of the expected value" if abs(exp_v) > atol else f"{abs(got_v - exp_v):.3g}"
-        wrong = int((~close).sum())
-        return (
-            f"{what} differs at index {idx}: got {got_v:.6g}, expected {exp_v:.6g} (off by {off}, "
-            f"{wrong} of {close.numel()} values wrong; allowed: {rtol:g} relative, {atol:g} absolute, "
-            f"so this is not rounding)"
-        )
-    return None
-
-
 def _clone(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
         return x.detach().clone()
@@ -344,7 +203,7 @@ def matches(fn: Callable, args: tuple, wrong: Callable) -> bool:
         return False
 
 
-def with_hints(result: CheckResult, fn: Callable, hints: list[tuple[str, tuple, Callable]],
+def with_hints(result: CheckResult, fn: Callable, hints: Sequence[tuple[str, tuple, Callable]],
                verbose: bool) -> CheckResult:
     """Name the mistake: append the first hint whose known mistake ``fn`` reproduces on its probe
     input to a failed verdict, then print the verdict."""
@@ -382,7 +241,7 @@ def run_check(
     timeout: float = 10.0,
     verbose: bool = True,
     extra: Callable[[Callable], str | None] | None = None,
-    hints: list[tuple[str, tuple, Callable]] | None = None,
+    hints: Sequence[tuple[str, tuple, Callable]] | None = None,
 ) -> CheckResult:
     """Try ``candidate`` on every case and report the first problem found.
 

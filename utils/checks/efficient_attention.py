@@ -5,7 +5,7 @@ Each takes the learner's function, prints a one-line verdict and returns a
 wrong (an old sum not rescaled to the new maximum, a window off by one or open to the future, a
 linear-attention output read before the state takes in the current token), the verdict ends with a
 hint. Visible inputs come from fixed generators, so verdicts never change; hidden ones
-(``hidden=True``) draw their values and shapes from :func:`~utils.checks.core.hidden_generator`,
+(``hidden=True``) draw their values and shapes from :func:`~utils.checks.hidden.hidden_generator`,
 which a grading run seeds afresh.
 """
 
@@ -16,8 +16,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from utils.checks.core import Case, CheckResult, draw_size, hidden_generator, run_check
+from utils.checks.core import Case, CheckResult, run_check
 from utils.checks.core import with_hints as _with_hints
+from utils.checks.hidden import draw_size, hidden_generator
 from utils.checks.transformer import _name_mistake
 
 __all__ = ["check_online_softmax_merge", "check_sliding_window_mask", "check_linear_attention_step"]
@@ -43,7 +44,7 @@ def _partial(scores, value):
     return m, p.sum(-1), p @ value                                        # (B, T), (B, T), (B, T, d_v)
 
 
-def _merge(m1, l1, o1, m2, l2, o2, mistake: str):
+def _merge(m1, l1, o1, m2, l2, o2, *, mistake: str):
     """The merge with one of :data:`MERGE_MISTAKES`."""
     if mistake not in MERGE_MISTAKES:
         raise ValueError(f"unknown mistake {mistake!r}")
@@ -55,7 +56,7 @@ def _merge(m1, l1, o1, m2, l2, o2, mistake: str):
     forgot = {"old not rescaled": (one, a[1]), "new not rescaled": (a[0], one), "neither rescaled": (one, one)}
     for_l = {**forgot, "sum not rescaled": (one, one)}.get(mistake, a)   # the factors l1 and l2 get
     for_o = {**forgot, "output not rescaled": (one, one)}.get(mistake, a)
-    l = for_l[0] * l1 + for_l[1] * l2                                    # noqa: E741
+    l = for_l[0] * l1 + for_l[1] * l2  # noqa: E741 - l is the normaliser, as in the online-softmax papers
     if mistake == "not unsqueezed":                                       # (B, T) against (B, T, d_v)
         o = for_o[0] * o1 + for_o[1] * o2
     else:
@@ -114,7 +115,7 @@ def check_online_softmax_merge(fn: Callable, verbose: bool = True, hidden: bool 
     probe_empty = _merge_inputs(_gen(82), 1, 2, 2, 2, 2, empty1=(0,), empty2=(0,))
 
     def merge(mistake):
-        return lambda *a: _merge(*a, mistake)
+        return lambda *a: _merge(*a, mistake=mistake)
 
     rescale = ("hint: {} must be rescaled to the new maximum too: multiply it by exp({} − m), with "
                "m = max(m1, m2); each partial result was computed against its own maximum")
@@ -216,11 +217,12 @@ def _phi(x):
     return F.elu(x) + 1
 
 
-def _step(S, z, q, k, v, mistake: str | None = None):
+def _step(S, z, q, k, v, *, mistake: str | None = None):
     """One step, right (``mistake=None``) or with one of :data:`STEP_MISTAKES`."""
     if mistake is not None and mistake not in STEP_MISTAKES:
         raise ValueError(f"unknown mistake {mistake!r}")
-    phi = {"no feature map": lambda x: x, "elu only": F.elu}.get(mistake, _phi)
+    feature_maps: dict[str | None, Callable] = {"no feature map": lambda x: x, "elu only": F.elu}
+    phi = feature_maps.get(mistake, _phi)
     fq, fk = phi(q), phi(k)
     outer = v.unsqueeze(-1) * fk.unsqueeze(-2) if mistake == "state transposed" else fk.unsqueeze(-1) * v.unsqueeze(-2)
     new_S, new_z = S + outer, z + (k if mistake == "z from raw keys" else fk)
@@ -269,7 +271,7 @@ def check_linear_attention_step(fn: Callable, verbose: bool = True, hidden: bool
     probe = _step_inputs(_gen(86), 2, 2, 3, 3, past=3)                  # d_k == d_v: a transposed state fits
 
     def wrong(mistake):
-        return lambda *a: _step(*a, mistake)
+        return lambda *a: _step(*a, mistake=mistake)
 
     hints = [
         ("hint: the normaliser is missing: divide φ(q_t)ᵀ S_t by φ(q_t)ᵀ z_t, the sum of the similarities "

@@ -5,7 +5,7 @@ Each takes the learner's function, prints a one-line verdict and returns a
 a sampled glimpse seeds PyTorch inside ``torch.random.fork_rng``, so its verdict is the same on
 every run and the notebook's own random numbers are left untouched. Hidden inputs
 (``hidden=True``), the sampler's chi-square probe included, draw their values and shapes from
-:func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh.
+:func:`~utils.checks.hidden.hidden_generator`, which a grading run seeds afresh.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 import torch
 
-from utils.checks.core import Case, CheckResult, draw_size, hidden_generator, run_check
+from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.hidden import draw_size, hidden_generator
 
 __all__ = ["check_soft_glimpse", "check_hard_glimpse", "check_reinforce_surrogate",
            "CHI2_CRITICAL", "CHI2_CRITICAL_HIDDEN"]

@@ -123,7 +123,7 @@ def decode(x: Any) -> Any:
 # infinite) is hashed. Floating-point values are summarised by four float64 sums per tensor and
 # compared with a tolerance, not bit for bit: the grader rebuilds the inputs in its own process,
 # where another thread count or another CPU's kernels (``ATEN_CPU_CAPABILITY``) may round the last
-# bits differently. See ``utils.checks.core.ATOL`` for the tolerances and why.
+# bits differently. See ``utils.checks.compare.ATOL`` for the tolerances and why.
 SKETCH_RTOL = 1e-5   # of the tensor's L1 norm: rounding moves a sum by ~1e-7 of it; another input by ~1
 SKETCH_ATOL = 1e-6
 
@@ -226,7 +226,7 @@ class CourseCodeWatch:
         known = self._files.get(filename)
         if known is None:
             path = Path(filename).resolve() if filename and not filename.startswith("<") else None
-            known = bool(path) and path.is_relative_to(COURSE) and not path.is_relative_to(CHECKS_DIR)
+            known = path is not None and path.is_relative_to(COURSE) and not path.is_relative_to(CHECKS_DIR)
             self._files[filename] = known
         return known
 

@@ -5,7 +5,7 @@ Each takes the learner's function(s), prints a one-line verdict and returns a
 wrong (a mask the wrong way round, heads split along the positions, sine and cosine swapped),
 the verdict ends with a hint. Visible inputs come from fixed generators, so verdicts never change;
 hidden ones (``hidden=True``) draw their values and shapes from
-:func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh.
+:func:`~utils.checks.hidden.hidden_generator`, which a grading run seeds afresh.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from collections.abc import Callable
 import torch
 
 from utils.attention import scaled_dot_product_attention
-from utils.checks.core import Case, CheckResult, compare_outputs, draw_size, hidden_generator, run_check, time_limit
+from utils.checks.core import Case, CheckResult, compare_outputs, run_check, time_limit
 from utils.checks.core import with_hints as _with_hints
+from utils.checks.hidden import draw_size, hidden_generator
 from utils.positional import sinusoidal_positional_encoding
 from utils.transformer import _split_heads
 
@@ -164,7 +165,7 @@ def check_split_merge_heads(split_fn: Callable, merge_fn: Callable, verbose: boo
             with time_limit(5.0), torch.no_grad():
                 back = merge_fn(split_fn(x.clone(), 3))
             problem = compare_outputs(back, x, what="merge_heads(split_heads(x))")
-        except BaseException as exc:  # noqa: BLE001  # pragma: no cover - learner code; both passed their own cases above
+        except BaseException as exc:  # noqa: BLE001 - learner code may raise anything; both parts passed their own cases above
             problem = f"merge_heads(split_heads(x)) raised {type(exc).__name__}: {exc}"
         n = len(split_cases) + len(merge_cases) + 1
         status = "failed" if problem else "passed"

@@ -4,7 +4,7 @@ Each takes the learner's function, prints a one-line verdict and returns a
 :class:`~utils.checks.core.CheckResult`. When an answer is wrong in a way learners often get it
 wrong (nats instead of bits, padding in the mean, the state not passed on), the verdict ends with a
 hint. Visible inputs come from fixed generators, hidden ones (``hidden=True``) draw their values
-and shapes from :func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh, and
+and shapes from :func:`~utils.checks.hidden.hidden_generator`, which a grading run seeds afresh, and
 models are built inside :func:`torch.random.fork_rng`, so checking never changes the notebook's
 random numbers.
 """
@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import torch
 
-from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
+from utils.checks.core import Case, CheckResult, run_check
+from utils.checks.hidden import draw_lengths, draw_size, hidden_generator
 from utils.masks import length_mask
 from utils.seq2seq import PlainDecoder
 
@@ -111,7 +112,7 @@ _CE_HINTS = [
 
 def check_masked_cross_entropy(fn: Callable, verbose: bool = True, hidden: bool = False) -> CheckResult:
     """Check ``fn(logits (B, T, V), targets (B, T), pad_id) -> scalar`` against
-    :func:`utils.training.sequence_loss`: the mean of ``-log p(y_t)`` over real tokens only."""
+    :func:`utils.seq2seq_training.sequence_loss`: the mean of ``-log p(y_t)`` over real tokens only."""
     g = _gen(10)
     logits = torch.randn(3, 5, 7, generator=g)
     targets = torch.tensor([[4, 5, 6, 2, 0], [3, 2, 0, 0, 0], [6, 6, 5, 4, 2]])

@@ -5,19 +5,20 @@ Each takes the learner's function, prints a one-line verdict and returns a
 wrong (a mask the wrong way round or off by one, queries taken from the encoder, a cache grown
 along the wrong axis), the verdict ends with a hint. Visible inputs come from fixed generators, so
 verdicts never change; hidden ones (``hidden=True``) draw their values and shapes from
-:func:`~utils.checks.core.hidden_generator`, which a grading run seeds afresh.
+:func:`~utils.checks.hidden.hidden_generator`, which a grading run seeds afresh.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
-from utils.checks.core import Case, CheckResult, draw_lengths, draw_size, hidden_generator, run_check
+from utils.checks.core import Case, CheckResult, run_check
 from utils.checks.core import with_hints as _with_hints
+from utils.checks.hidden import draw_lengths, draw_size, hidden_generator
 
 __all__ = ["check_decoder_masks", "check_cross_attention", "check_attend_with_cache"]
 
@@ -37,7 +38,7 @@ def _part(fn: Callable, which: tuple[int, ...] | None) -> Callable:
     return part
 
 
-def _name_mistake(result: CheckResult, fn: Callable, hints: list[tuple[str, tuple, Callable, tuple | None]],
+def _name_mistake(result: CheckResult, fn: Callable, hints: Sequence[tuple[str, tuple, Callable, tuple | None]],
                   verbose: bool) -> CheckResult:
     """:func:`~utils.checks.core.with_hints` where each known mistake ``(hint, probe, wrong, which)``
     is compared on the returned values ``which`` only (all if None): a mistake in one of them is
@@ -149,7 +150,7 @@ CROSS_MISTAKES = ("swapped", "encoder queries", "unscaled", "unmasked", "mask re
                   "over the queries", "over the batch")
 
 
-def _cross(dec, enc, src_mask, W_q, W_k, W_v, mistake: str, fill=float("-inf")):
+def _cross(dec, enc, src_mask, W_q, W_k, W_v, *, mistake: str, fill=float("-inf")):
     """Cross-attention with one of :data:`CROSS_MISTAKES` (``fill``: what hides a blocked score)."""
     if mistake not in CROSS_MISTAKES:
         raise ValueError(f"unknown mistake {mistake!r}")
@@ -230,21 +231,21 @@ def check_cross_attention(fn: Callable, verbose: bool = True, hidden: bool = Fal
                "(enc W_k, enc W_v)")
     wrong_axis = "hint: the softmax runs over the {}; normalise each query's row over the source positions, dim=-1"
     hints = [] if from_encoder else [
-        (queries, probe, lambda *a: _cross(*a, "swapped")),
-        (queries, probe, lambda *a: _cross(*a, "encoder queries")),
+        (queries, probe, lambda *a: _cross(*a, mistake="swapped")),
+        (queries, probe, lambda *a: _cross(*a, mistake="encoder queries")),
     ]
     hints += [
         ("hint: the mask is the wrong way round: src_mask is True at real tokens (may attend); hide the "
-         "positions where it is False (masked_fill(~src_mask, …))", probe, lambda *a: _cross(*a, "mask reversed")),
+         "positions where it is False (masked_fill(~src_mask, …))", probe, lambda *a: _cross(*a, mistake="mask reversed")),
         ("hint: padded source positions get weight: mask the scores with src_mask before the softmax",
-         probe, lambda *a: _cross(*a, "unmasked")),
+         probe, lambda *a: _cross(*a, mistake="unmasked")),
         ("hint: src_mask is (B, S): unsqueeze it to (B, 1, S) so that it broadcasts over the T queries",
-         same_batch, lambda *a: _cross(*a, "mask not unsqueezed")),
-        (wrong_axis.format("queries (dim=1 or -2)"), probe, lambda *a: _cross(*a, "over the queries")),
-        (wrong_axis.format("queries (dim=1 or -2)"), probe, lambda *a: _cross(*a, "over the queries", -1e9)),
-        (wrong_axis.format("batch (dim=0)"), probe, lambda *a: _cross(*a, "over the batch")),
-        (wrong_axis.format("batch (dim=0)"), probe, lambda *a: _cross(*a, "over the batch", -1e9)),
-        ("hint: divide the scores by √d_k before the softmax", probe, lambda *a: _cross(*a, "unscaled")),
+         same_batch, lambda *a: _cross(*a, mistake="mask not unsqueezed")),
+        (wrong_axis.format("queries (dim=1 or -2)"), probe, lambda *a: _cross(*a, mistake="over the queries")),
+        (wrong_axis.format("queries (dim=1 or -2)"), probe, lambda *a: _cross(*a, mistake="over the queries", fill=-1e9)),
+        (wrong_axis.format("batch (dim=0)"), probe, lambda *a: _cross(*a, mistake="over the batch")),
+        (wrong_axis.format("batch (dim=0)"), probe, lambda *a: _cross(*a, mistake="over the batch", fill=-1e9)),
+        ("hint: divide the scores by √d_k before the softmax", probe, lambda *a: _cross(*a, mistake="unscaled")),
     ]
     return _with_hints(result, fn, hints, verbose)
 
@@ -263,7 +264,7 @@ def _output_rows(message: str, shapes: dict) -> tuple[int, int, int] | None:
 CACHE_MISTAKES = ("old keys only", "new first", "unscaled", "over the query", "over the heads")
 
 
-def _cached(q_t, k_t, v_t, cache_k, cache_v, mistake: str):
+def _cached(q_t, k_t, v_t, cache_k, cache_v, *, mistake: str):
     """One step with one of :data:`CACHE_MISTAKES`."""
     if mistake not in CACHE_MISTAKES:
         raise ValueError(f"unknown mistake {mistake!r}")
@@ -313,7 +314,7 @@ def check_attend_with_cache(fn: Callable, verbose: bool = True, hidden: bool = F
         probe = _cache_inputs(_gen(76), 2, 2, 3, 4)
 
         def step(mistake):
-            return lambda *a: _cached(*a, mistake)
+            return lambda *a: _cached(*a, mistake=mistake)
 
         hints = [
             ("hint: the new token attends to itself too: append k_t and v_t to the cache first, then attend "
