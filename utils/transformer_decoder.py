@@ -41,13 +41,16 @@ from torch import nn
 
 from utils.device import model_seed
 from utils.grouped_query import GroupedQueryAttention
+from utils.linear_attention import LinearMultiHeadAttention
 from utils.seq2seq import Seq2Seq
 from utils.transformer import MultiHeadAttention
 from utils.transformer_encoder import TransformerEmbedding, TransformerSourceEncoder
-from utils.validate import require_int, require_sequence, require_src_mask, require_tensor, require_token_ids
+from utils.validate import require_choice, require_int, require_sequence, require_src_mask, require_tensor, require_token_ids
 
 __all__ = ["TransformerDecoderBlock", "TransformerDecoderState", "TransformerDecoder", "build_transformer_model",
-           "cross_attention_maps"]
+           "cross_attention_maps", "ATTENTION"]
+
+ATTENTION = {"softmax": MultiHeadAttention, "linear": LinearMultiHeadAttention}  # build_transformer_model's choices
 
 
 class TransformerDecoderBlock(nn.Module):
@@ -65,7 +68,8 @@ class TransformerDecoderBlock(nn.Module):
 
     ``num_kv_heads``: None (multi-head attention) or ``g``, the key/value heads that both
     attentions share among their ``num_heads`` query heads (:class:`utils.grouped_query.GroupedQueryAttention`,
-    chapter 8): the cache then holds ``g`` heads instead of ``num_heads``.
+    chapter 8): the cache then holds ``g`` heads instead of ``num_heads``. ``attention_class``: the
+    class of both attentions without it (:class:`MultiHeadAttention` or a subclass with its constructor).
 
     Raises:
         TypeError, ValueError: sizes not positive ints, ``d_model`` not divisible by ``num_heads``,
@@ -73,15 +77,16 @@ class TransformerDecoderBlock(nn.Module):
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = False, layer_norm_eps: float = 1e-5, num_kv_heads: int | None = None) -> None:
+                 norm_first: bool = False, layer_norm_eps: float = 1e-5, num_kv_heads: int | None = None,
+                 attention_class: type[MultiHeadAttention] = MultiHeadAttention) -> None:
         super().__init__()
         require_int("d_ff", d_ff, minimum=1)
         self.norm_first = norm_first
         self.self_attn: MultiHeadAttention
         self.multihead_attn: MultiHeadAttention
         if num_kv_heads is None:
-            self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)  # causal, over the target
-            self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout)  # cross, over memory
+            self.self_attn = attention_class(d_model, num_heads, dropout)  # causal, over the target
+            self.multihead_attn = attention_class(d_model, num_heads, dropout)  # cross, over memory
         else:
             self.self_attn = GroupedQueryAttention(d_model, num_heads, num_kv_heads, dropout)
             self.multihead_attn = GroupedQueryAttention(d_model, num_heads, num_kv_heads, dropout)
@@ -202,8 +207,8 @@ class TransformerDecoder(TransformerEmbedding):
 
     Args: as :class:`TransformerSourceEncoder`; ``max_len`` bounds the target positions (decoding
     past it raises); ``norm_first``: pre-norm (default) or the paper's post-norm; ``num_kv_heads``:
-    None, or the key/value heads of grouped-query attention in every block (see
-    :class:`TransformerDecoderBlock`).
+    None, or the key/value heads of grouped-query attention in every block, and ``attention_class``
+    (see :class:`TransformerDecoderBlock`).
 
     Raises:
         TypeError, ValueError: as :class:`TransformerSourceEncoder`.
@@ -211,11 +216,12 @@ class TransformerDecoder(TransformerEmbedding):
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, d_ff: int, num_layers: int, max_len: int,
                  dropout: float = 0.0, positional: str = "sinusoidal", pad_id: int = 0,
-                 norm_first: bool = True, num_kv_heads: int | None = None) -> None:
+                 norm_first: bool = True, num_kv_heads: int | None = None,
+                 attention_class: type[MultiHeadAttention] = MultiHeadAttention) -> None:
         super().__init__(vocab_size, d_model, num_heads, d_ff, num_layers, max_len, dropout, positional, pad_id)
         self.num_heads = num_heads
         self.layers = nn.ModuleList(TransformerDecoderBlock(d_model, num_heads, d_ff, dropout, norm_first,
-                                                            num_kv_heads=num_kv_heads)
+                                                            num_kv_heads=num_kv_heads, attention_class=attention_class)
                                     for _ in range(num_layers))
         self.num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
@@ -338,7 +344,7 @@ def build_transformer_model(vocab_size_src: int, vocab_size_tgt: int, d_model: i
                             num_layers: int, max_len: int, dropout: float = 0.0, seed: int = 0,
                             sos_id: int = 1, eos_id: int = 2, pad_id: int = 0,
                             positional: str = "sinusoidal", count_from_end: bool = False,
-                            num_kv_heads: int | None = None) -> Seq2Seq:
+                            num_kv_heads: int | None = None, attention: str = "softmax") -> Seq2Seq:
     """A pre-norm Transformer encoder–decoder (``num_layers`` blocks each side) joined by
     :class:`utils.seq2seq.Seq2Seq`, on the CPU. ``max_len`` bounds source and target positions.
     Its weights come from ``torch.manual_seed(model_seed(seed))`` inside
@@ -346,17 +352,25 @@ def build_transformer_model(vocab_size_src: int, vocab_size_tgt: int, d_model: i
     and the caller's random state is left as it was. ``count_from_end``: source positions counted
     from both ends (see :class:`TransformerSourceEncoder`). ``num_kv_heads``: the decoder's attentions
     share that many key/value heads (grouped-query attention, chapter 8; None: multi-head attention),
-    which is what its cache stores; the encoder keeps multi-head attention.
+    which is what its cache stores; the encoder keeps multi-head attention. ``attention``: ``"softmax"``
+    (chapter 6's :class:`MultiHeadAttention`) or ``"linear"`` (:class:`~utils.linear_attention.LinearMultiHeadAttention`,
+    chapter 8) in every attention, encoder and decoder; only the class changes, so the weights are the
+    same draws either way.
 
     Raises:
-        TypeError, ValueError: as :class:`TransformerSourceEncoder` and :class:`TransformerDecoder`.
+        TypeError, ValueError: as :class:`TransformerSourceEncoder` and :class:`TransformerDecoder`;
+            an unknown ``attention``; ``attention="linear"`` with ``num_kv_heads`` (not supported).
     """
+    require_choice("attention", attention, tuple(ATTENTION))
+    if attention != "softmax" and num_kv_heads is not None:
+        raise ValueError(f"attention={attention!r} with num_kv_heads={num_kv_heads} is not supported: "
+                         "grouped-query attention is softmax attention here; pass num_kv_heads=None")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(model_seed(seed))
         encoder = TransformerSourceEncoder(vocab_size_src, d_model, num_heads, d_ff, num_layers, max_len,
-                                           dropout, positional, pad_id, count_from_end)
-        decoder = TransformerDecoder(vocab_size_tgt, d_model, num_heads, d_ff, num_layers, max_len,
-                                     dropout, positional, pad_id, num_kv_heads=num_kv_heads)
+                                           dropout, positional, pad_id, count_from_end, ATTENTION[attention])
+        decoder = TransformerDecoder(vocab_size_tgt, d_model, num_heads, d_ff, num_layers, max_len, dropout,
+                                     positional, pad_id, num_kv_heads=num_kv_heads, attention_class=ATTENTION[attention])
     return Seq2Seq(encoder, decoder, sos_id, eos_id, pad_id)
 
 

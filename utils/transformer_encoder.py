@@ -40,13 +40,16 @@ class TransformerEncoderBlock(nn.Module):
     Post-norm (the paper's): ``x = LN(x + MHA(x)); x = LN(x + FFN(x))``. Pre-norm
     (``norm_first=True``, common in later models): ``x = x + MHA(LN(x)); x = x + FFN(LN(x))``.
     ``FFN(x) = W_2 relu(W_1 x + b_1) + b_2``. Residuals: He et al. (2016); layer norm: Ba et al. (2016).
+    ``attention_class``: the class of ``self_attn``, :class:`MultiHeadAttention` or a subclass with
+    its constructor (e.g. :class:`utils.linear_attention.LinearMultiHeadAttention`, chapter 8).
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = False, layer_norm_eps: float = 1e-5) -> None:
+                 norm_first: bool = False, layer_norm_eps: float = 1e-5,
+                 attention_class: type[MultiHeadAttention] = MultiHeadAttention) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.self_attn = attention_class(d_model, num_heads, dropout)
         self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
@@ -91,13 +94,15 @@ class TransformerEncoderBlock(nn.Module):
 
 
 class TransformerEncoder(nn.Module):
-    """A stack of ``num_layers`` :class:`TransformerEncoderBlock`, plus a final LayerNorm if pre-norm."""
+    """A stack of ``num_layers`` :class:`TransformerEncoderBlock` (``attention_class`` in each), plus a
+    final LayerNorm if pre-norm."""
 
     def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = False) -> None:
+                 norm_first: bool = False, attention_class: type[MultiHeadAttention] = MultiHeadAttention) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerEncoderBlock(d_model, num_heads, d_ff, dropout, norm_first) for _ in range(num_layers))
+        self.layers = nn.ModuleList(TransformerEncoderBlock(d_model, num_heads, d_ff, dropout, norm_first,
+                                                            attention_class=attention_class)
+                                    for _ in range(num_layers))
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
@@ -182,6 +187,7 @@ class TransformerSourceEncoder(TransformerEmbedding):
     A bidirectional RNN knows both distances because it reads the source both ways; a Transformer
     knows only what its positional encoding says, and a task like reversal, where output ``t``
     copies the source token ``t`` places from the end, needs the second one (chapter 7).
+    ``attention_class``: the blocks' self-attention (see :class:`TransformerEncoderBlock`).
 
     Raises:
         TypeError, ValueError: sizes not positive ints, ``d_model`` not divisible by ``num_heads``
@@ -195,7 +201,7 @@ class TransformerSourceEncoder(TransformerEmbedding):
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, d_ff: int, num_layers: int, max_len: int,
                  dropout: float = 0.0, positional: str = "sinusoidal", pad_id: int = 0,
-                 count_from_end: bool = False) -> None:
+                 count_from_end: bool = False, attention_class: type[MultiHeadAttention] = MultiHeadAttention) -> None:
         super().__init__(vocab_size, d_model, num_heads, d_ff, num_layers, max_len, dropout, positional, pad_id)
         self.output_size = d_model
         self.count_from_end = bool(count_from_end)
@@ -205,7 +211,8 @@ class TransformerSourceEncoder(TransformerEmbedding):
                                  f"got {positional!r} and d_model={d_model}")
             half = sinusoidal_positional_encoding(max_len, d_model // 2)  # (max_len, d_model / 2)
             self.register_buffer("half_table", half, persistent=False)
-        self.encoder = TransformerEncoder(num_layers, d_model, num_heads, d_ff, dropout, norm_first=True)
+        self.encoder = TransformerEncoder(num_layers, d_model, num_heads, d_ff, dropout, norm_first=True,
+                                          attention_class=attention_class)
 
     def _embed_both_ends(self, src: torch.Tensor, src_lengths: torch.Tensor) -> torch.Tensor:
         """``E x·√d_model + [PE(j) ; PE(S_b - 1 - j)]``, ``(B, S, d_model)``; padding counts as 0 from the end."""
