@@ -1,5 +1,5 @@
-"""Chapter 8's questions — What attention costs, and how to pay less (sections 1 and 2 so far: the
-cost measured, the online softmax; sections 3 to 5 will add theirs).
+"""Chapter 8's questions — What attention costs, and how to pay less: the cost measured, the online
+softmax, the key–value cache and grouped-query attention, sliding windows, linear attention.
 
 ``quiz("ch8")`` shows them at the end of the chapter (see :mod:`utils.quiz`). Each option is
 ``(text, right or not, why)``: every option, wrong ones too, says why.
@@ -74,4 +74,59 @@ QUESTIONS: tuple[Question, ...] = (
        ("Every tile of scores it computed, as autograd does for the blockwise loop, so that nothing is computed twice.", False,
         "That is what autograd does for a Python loop (section 2 measured 2.65 matrices' worth); "
         "FlashAttention's own backward pass avoids it by recomputing the tiles.")),
+    ask("Predict from section 3: chapter 7's decoder caches 512 bytes per token and layer with 4 key/value "
+       "heads. With grouped-query attention and one key/value head shared by the 4 query heads, how many?",
+       ("512 bytes: the model still has 4 query heads, and each needs its keys.", False,
+        "The 4 query heads read the same cached key and value head; only the queries keep 4 heads, "
+        "and queries are never cached."),
+       ("128 bytes: a key and a value of 16 numbers, 4 bytes each.", True,
+        "Right: \\(2 \\cdot g \\cdot d \\cdot 4\\) bytes with \\(g = 1\\), \\(d = 16\\): the cache shrinks "
+        "by \\(h / g = 4\\), and section 3 checked it against the tensors the decoder holds."),
+       ("2,048 bytes: each query head keeps its own copy of the shared head.", False,
+        "The copy is made just before attending, inside one step, and dropped; the cache stores "
+        "each key/value head once.")),
+    ask("What is grouped-query attention with \\(g\\) key/value heads, seen from multi-head attention?",
+       ("Multi-head attention whose queries are averaged into \\(g\\) groups, so that only \\(g\\) heads attend.", False,
+        "The \\(h\\) query heads stay separate, each with its own \\(W^Q_i\\) and its own weights; "
+        "section 3's \\(g = 1\\) model still has 4 attention maps."),
+       ("Multi-head attention in which each query head reads only \\(1/g\\) of the keys.", False,
+        "Every query head reads every key; what is shared is the projection that makes the keys "
+        "and values, not the keys themselves."),
+       ("Multi-head attention with the key and value projections tied within each group of \\(h/g\\) "
+        "query heads.", True,
+        "Right: section 3 copied each of the \\(g\\) key/value heads into its group of a "
+        "`MultiHeadAttention` and got the same output; \\(g = h\\) is multi-head attention itself.")),
+    ask("Predict from section 4: every layer attends under a causal sliding window of 5 positions (itself and "
+       "the 4 before). How far back can an output of the third layer depend on the input?",
+       ("4 positions: a window is a window, however many layers there are.", False,
+        "Layer 2 reads layer-1 outputs that each read 4 positions further back: the reach adds up "
+        "layer by layer."),
+       ("12 positions: each layer adds \\(w - 1 = 4\\).", True,
+        "Right: \\(L (w - 1)\\), the power of the mask; section 4's three-layer model was right "
+        "up to position 12 and at chance beyond."),
+       ("15 positions: each layer adds a whole window of 5.", False,
+        "A window of 5 includes the position itself, so it reaches 4 back; three layers reach "
+        "\\(3 \\cdot 4 = 12\\).")),
+    ask("Why can causal linear attention run as a recurrent network, one token at a time?",
+       ("Because it can only be computed one token at a time, like a GRU, which is why it trains slowly.", False,
+        "It trains in parallel, with cumulative sums over the whole sequence; section 5 checked that "
+        "the token-by-token recurrence gives the same numbers."),
+       ("Because its feature map \\(\\phi\\) is a small recurrent network applied to each key.", False,
+        "\\(\\phi(x) = \\mathrm{elu}(x) + 1\\) acts on each number separately; it has no state "
+        "and no parameters."),
+       ("Because \\(\\phi(q)^\\top \\phi(k)\\) factors, so the past keys and values sum into a state "
+        "\\(S_t, z_t\\) of fixed size, updated once per token.", True,
+        "Right: \\(S_t = S_{t-1} + \\phi(k_t) v_t^\\top\\) and \\(z_t = z_{t-1} + \\phi(k_t)\\), "
+        "\\(d_k d_v + d_k\\) numbers per head whatever \\(t\\) is.")),
+    ask("Predict from section 5: chapter 7's Transformer, trained the same way but with linear attention in "
+       "place of softmax, reverses strings of 30 symbols. Exact match?",
+       ("About 0%: the decoder reads the source through a fixed-size state.", True,
+        "Right: in every seed it got no string right from 24 symbols on, while softmax attention got "
+        "them all: chapter 1's bottleneck, returned."),
+       ("About 100%, like softmax attention: the same parameters, data and training.", False,
+        "The parameters are the same, but the source is summed into \\(S\\) and \\(z\\) before "
+        "any query arrives, 272 numbers per head however long it is."),
+       ("About 50%: linear attention is an approximation of softmax, so it loses about half the accuracy.", False,
+        "It is not an approximation of softmax but another similarity; and the loss is not spread "
+        "evenly: short strings are right, long ones all wrong.")),
 )
