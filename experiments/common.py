@@ -6,22 +6,12 @@ Run every script from the repository root with ``PYTHONPATH=.`` so that ``utils`
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
-import torch
+from utils.training import warmup_cosine  # noqa: F401  the scripts import it from here
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def warmup_cosine(optimizer: torch.optim.Optimizer, steps: int, warmup: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Chapter 7's schedule: linear warm-up over ``warmup`` steps, then a cosine down to 0 at ``steps``."""
-    def factor(s: int) -> float:
-        if s < warmup:
-            return (s + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, steps - warmup)))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def record(name: str, row: dict) -> None:

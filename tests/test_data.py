@@ -1,4 +1,4 @@
-"""utils.data: vocabularies, seeded sequence tasks, padding and batching, the date task."""
+"""utils.data: vocabularies, seeded sequence tasks, padding and batching, the date task, symbol streams."""
 
 import datetime as dt
 
@@ -14,6 +14,7 @@ from utils.data import (
     BucketBatches,
     Vocab,
     collate,
+    first_symbol_streams,
     format_date,
     iterate_batches,
     make_date_task,
@@ -208,3 +209,57 @@ def test_date_task_vocabularies_know_every_character():
         make_date_task(3, formats=[])
     with pytest.raises(ValueError):
         make_date_task(-1)
+
+
+# ---------------------------------------------------------------------------- symbol streams
+def test_first_symbol_streams_ask_for_the_first_symbol_everywhere():
+    x, y = first_symbol_streams(50, 24, generator=0)
+    assert x.shape == y.shape == (50, 24) and x.dtype == y.dtype == torch.long
+    assert torch.equal(y, (x[:, :1] - 10).expand(50, 24))  # the class of x_0, at every position
+    assert x[:, 0].min() >= 10 and x[:, 0].max() <= 19  # x_0 from the second alphabet
+    assert x[:, 1:].min() >= 0 and x[:, 1:].max() <= 9  # the rest from the first
+    assert y.min() >= 0 and y.max() <= 9
+    assert len(x[:, 0].unique()) == 10 and len(x[:, 1:].unique()) == 10  # every symbol turns up
+    y[0, 3] = -1  # the targets own their memory: no view that writes through to other rows
+    assert (y[0, :3] != -1).all() and (y[1] != -1).all()
+
+
+def test_first_symbol_streams_unmarked_and_other_alphabets():
+    x, y = first_symbol_streams(40, 6, n_symbols=3, marked=False, generator=1)
+    assert x.max() <= 2 and x.min() >= 0
+    assert torch.equal(y, x[:, :1].expand(40, 6))
+    marked, _ = first_symbol_streams(40, 6, n_symbols=3, generator=1)
+    assert torch.equal(marked[:, 0], x[:, 0] + 3) and torch.equal(marked[:, 1:], x[:, 1:])  # same draws
+    x, y = first_symbol_streams(5, 1, generator=0)  # a stream of one symbol: its own target
+    assert x.shape == (5, 1) and torch.equal(y, x - 10)
+
+
+def test_first_symbol_streams_are_seeded_and_deterministic():
+    a = first_symbol_streams(8, 12, generator=7)
+    b = first_symbol_streams(8, 12, generator=7)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))  # an int: the same streams every time
+    assert not torch.equal(a[0], first_symbol_streams(8, 12, generator=8)[0])
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    first, second = first_symbol_streams(8, 12, generator=g1), first_symbol_streams(8, 12, generator=g1)
+    assert not torch.equal(first[0], second[0])  # a generator advances: fresh streams every call
+    assert torch.equal(first[0], first_symbol_streams(8, 12, generator=g2)[0])  # …from a seeded sequence
+    torch.manual_seed(0)
+    before = torch.rand(1)
+    torch.manual_seed(0)
+    first_symbol_streams(8, 12)
+    assert torch.equal(torch.rand(1), before)  # the global random state is left alone
+
+
+def test_first_symbol_streams_name_bad_arguments():
+    with pytest.raises(ValueError, match="n must be at least 1, got 0"):
+        first_symbol_streams(0, 5)
+    with pytest.raises(ValueError, match="length must be at least 1, got 0"):
+        first_symbol_streams(3, 0)
+    with pytest.raises(TypeError, match="length must be an int"):
+        first_symbol_streams(3, 2.5)
+    with pytest.raises(ValueError, match="n_symbols must be at least 2, got 1"):
+        first_symbol_streams(3, 5, n_symbols=1)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or an int seed, got str"):
+        first_symbol_streams(3, 5, generator="0")
+    with pytest.raises(TypeError, match="marked must be a bool"):
+        first_symbol_streams(3, 5, marked=1)

@@ -1,5 +1,6 @@
 """utils.training: the generic fit loop, the padding-aware loss, seq2seq steps and evaluation."""
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -10,7 +11,7 @@ from torch import nn
 from utils.data import BucketBatches, Vocab, collate, make_sequence_task
 from utils.length_experiment import build_plain_model, length_experiment_config
 from utils.seq2seq_training import evaluate_seq2seq, seq2seq_step, sequence_loss
-from utils.training import History, fit, to_device
+from utils.training import History, fit, to_device, warmup_cosine
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -92,6 +93,63 @@ def test_to_device_keeps_containers():
     assert isinstance(moved["p"], Pair) and moved["p"].b == "s"
     assert isinstance(moved["x"], list) and isinstance(moved["x"][1], tuple)
     assert torch.equal(moved["x"][0], torch.ones(2)) and moved["x"][1][1] == 3
+
+
+# ---------------------------------------------------------------------------- the schedule
+def schedule_factors(steps, warmup):
+    """The learning-rate factor that each of ``steps + 1`` optimiser steps uses (base lr 1)."""
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = warmup_cosine(optimizer, steps, warmup)
+    factors = []
+    for _ in range(steps + 1):
+        factors.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return factors, scheduler
+
+
+def test_warmup_cosine_rises_linearly_then_falls_to_zero():
+    factors, scheduler = schedule_factors(300, 50)
+    assert isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR)
+    assert factors[0] == pytest.approx(1 / 50)  # step 0: one step into the warm-up, never a zero rate
+    assert factors[24] == pytest.approx(25 / 50)
+    assert factors[49] == pytest.approx(1.0) and factors[50] == pytest.approx(1.0)  # the top
+    assert factors[175] == pytest.approx(0.5)  # half-way down the cosine
+    assert factors[300] == pytest.approx(0.0, abs=1e-12)  # zero at `steps`
+    assert all(a < b for a, b in zip(factors[:50], factors[1:50]))  # rising during the warm-up
+    assert all(a > b for a, b in zip(factors[50:300], factors[51:301]))  # falling after it
+    assert scheduler.lr_lambdas[0](400) == pytest.approx(0.0, abs=1e-12)  # stays at 0 past the end
+
+
+def test_warmup_cosine_is_chapter_7s_schedule_and_works_without_warmup():
+    steps, warmup = 1000, 50  # chapter 7 wrote this lambda inline
+    chapter_7 = lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / (steps - warmup)))
+    factors, _ = schedule_factors(steps, warmup)
+    assert factors == pytest.approx([chapter_7(s) for s in range(steps + 1)], abs=1e-12)
+    factors, _ = schedule_factors(10, 0)
+    assert factors[0] == pytest.approx(1.0) and factors[10] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_warmup_cosine_trains_with_fit():
+    model, batches = regression_problem()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, batches, mse_step, opt, steps=40, scheduler=warmup_cosine(opt, 40, 5))
+    assert history.loss[-1] < history.loss[0] / 10
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_warmup_cosine_rejects_bad_arguments():
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(TypeError, match="optimizer"):
+        warmup_cosine([nn.Parameter(torch.zeros(1))], 10, 2)
+    with pytest.raises(ValueError, match="steps must be at least 1, got 0"):
+        warmup_cosine(opt, 0, 0)
+    with pytest.raises(TypeError, match="steps must be an int"):
+        warmup_cosine(opt, 10.0, 2)
+    with pytest.raises(ValueError, match=r"warmup must be between 0 and 9, got 10"):
+        warmup_cosine(opt, 10, 10)
+    with pytest.raises(ValueError, match="warmup"):
+        warmup_cosine(opt, 10, -1)
 
 
 # ---------------------------------------------------------------------------- the loss

@@ -5,7 +5,8 @@ A chapter supplies three small things and :func:`fit` does the rest:
 * ``batches``: an iterable (or a callable ``step -> batch``) producing batches of tensors;
 * ``step_fn(model, batch) -> (loss, metrics)``: the forward pass and the loss to minimise;
 * optionally ``eval_fn(model) -> metrics``, run every ``eval_every`` steps, and a ``target``
-  such as ``("exact_match", 0.99)`` that stops training once reached.
+  such as ``("exact_match", 0.99)`` that stops training once reached;
+* optionally a learning-rate ``scheduler``, e.g. :func:`warmup_cosine` (chapters 7 and 8).
 
 Batches are moved to ``device`` here, so chapter code never calls ``.to(device)`` per step.
 The sequence-to-sequence loss, training step and evaluation by length, which chapters 1, 4, 5
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 from utils.device import resolve_device
 from utils.validate import require_int, require_number, require_tensor
 
-__all__ = ["progress_enabled", "to_device", "History", "fit"]
+__all__ = ["progress_enabled", "to_device", "History", "fit", "warmup_cosine"]
 
 
 def progress_enabled() -> bool:
@@ -186,6 +187,46 @@ def fit(
     bar.close()
     model.eval()
     return history
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, steps: int, warmup: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """A learning rate that rises linearly for ``warmup`` steps, then falls along a cosine to 0 at ``steps``.
+
+    The rate of optimiser step ``s`` (0-based) is the optimizer's ``lr`` times::
+
+        (s + 1) / warmup                                      for s < warmup  (1/warmup, …, 1)
+        ½ · (1 + cos(π · (s − warmup) / (steps − warmup)))    for warmup <= s <= steps  (1 … 0)
+
+    and 0 after ``steps``. Why: Adam's first updates rest on moment estimates made from a handful
+    of gradients; a small rate at first keeps them from doing harm while the estimates settle
+    (Vaswani et al. 2017 warm up too, then decay as ``1/√s``). The cosine ends training with
+    small steps, which settle the weights. Pass it to :func:`fit` as
+    ``scheduler``: ``fit`` steps it once after every optimiser step, so a run of ``steps`` steps
+    uses the factors for ``s = 0 … steps − 1``. ``warmup = 0`` starts at the top of the cosine.
+
+    Args:
+        optimizer: the optimiser whose rate to schedule (its ``lr`` is the peak).
+        steps: the length of training, ``>= 1``.
+        warmup: warm-up steps, ``0 <= warmup < steps``.
+
+    Returns:
+        A ``torch.optim.lr_scheduler.LambdaLR`` (it has already set the rate of step 0).
+
+    Raises:
+        TypeError: ``optimizer`` not a ``torch.optim.Optimizer``; ``steps``/``warmup`` not ints.
+        ValueError: ``steps < 1``, or ``warmup`` outside ``[0, steps − 1]``.
+    """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    steps = require_int("steps", steps, minimum=1)
+    warmup = require_int("warmup", warmup, minimum=0, maximum=steps - 1)
+
+    def factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (min(s, steps) - warmup) / (steps - warmup)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _loss_value(loss, step: int, history: History) -> float:

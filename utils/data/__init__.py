@@ -6,4 +6,5 @@ One module per kind of data; everything is re-exported here, so ``from utils.dat
 from utils.data.dates import *  # noqa: F403  date normalisation to ISO, with field spans
 from utils.data.digits import *  # noqa: F403  canvases of handwritten digits (chapter 3)
 from utils.data.sequences import *  # noqa: F403  vocabularies, copy/reverse/sort, batching
+from utils.data.streams import *  # noqa: F403  random symbol streams: the first symbol, asked everywhere
 from utils.data.text import *  # noqa: F403  a synthetic text-classification task
