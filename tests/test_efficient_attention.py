@@ -305,3 +305,111 @@ def test_sliding_window_mask_names_bad_arguments_and_takes_a_device():
     assert sliding_window_mask(3, 2, device="cpu").device.type == "cpu"
     if torch.cuda.is_available():
         assert sliding_window_mask(3, 2, device="cuda").is_cuda
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 8's explorer: the online softmax, one block of keys at a time (utils.widgets.online_softmax)
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("block", [1, 3, 4, 8, 16, 32, 50])
+def test_the_trace_ends_exactly_on_softmax_attention_for_every_block_size(block):
+    from utils.widgets import online_softmax_trace
+
+    trace = online_softmax_trace(n_keys=32, block=block, seed=1, d_v=3)
+    scores, values = trace["scores"], trace["values"]
+    n_blocks = -(-32 // block)
+    assert trace["end"].tolist() == [min((b + 1) * block, 32) for b in range(n_blocks)]
+    assert trace["m"].shape == trace["l"].shape == trace["factor"].shape == (n_blocks,)
+    assert trace["output"].shape == (n_blocks, 3) and trace["exact"].shape == (3,)
+    assert torch.allclose(trace["exact"], torch.softmax(scores, dim=0) @ values, atol=1e-12)
+    assert torch.allclose(trace["output"][-1], torch.softmax(scores, dim=0) @ values, atol=1e-6)
+    for b, n in enumerate(trace["end"].tolist()):   # after each block: attention over the keys read so far
+        assert torch.allclose(trace["output"][b], torch.softmax(scores[:n], dim=0) @ values[:n], atol=1e-6)
+        assert trace["m"][b] == scores[:n].max()
+        assert torch.allclose(trace["l"][b], torch.exp(scores[:n] - scores[:n].max()).sum())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_factor_rescales_the_old_sums_only_when_the_maximum_jumps(seed):
+    from utils.widgets import online_softmax_trace
+
+    trace = online_softmax_trace(n_keys=40, block=4, seed=seed)
+    m, factor = trace["m"], trace["factor"]
+    assert factor[0] == 0, "the first block has no old sums: exp(-inf - m) = 0"
+    assert torch.all(m[1:] >= m[:-1]), "the running maximum never goes down"
+    assert torch.all(factor <= 1)
+    moved = m[1:] > m[:-1]
+    assert torch.all(factor[1:][~moved] == 1), "exactly 1 where the block did not raise the maximum"
+    assert torch.all(factor[1:][moved] < 1)
+    assert torch.allclose(factor[1:], torch.exp(m[:-1] - m[1:]))
+    assert (~moved).any() and (moved.any() or seed == 4), "both cases occur (seed 4's maximum is in its first block)"
+    # ℓ after a block = the old ℓ times the factor, plus the new block's sum against the new maximum
+    scores, ends = trace["scores"], trace["end"].tolist()
+    for b in range(1, len(ends)):
+        new = torch.exp(scores[ends[b - 1]:ends[b]] - m[b]).sum()
+        assert torch.allclose(trace["l"][b], factor[b] * trace["l"][b - 1] + new)
+
+
+def test_the_online_softmax_figure_has_titled_panels_and_names_bad_arguments():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from utils.alt_text import describe_figure
+    from utils.widgets import draw_online_softmax, online_softmax_trace
+
+    for step in (1, 2, 4):
+        fig = draw_online_softmax(block=8, step=step, n_keys=32)
+        assert len(fig.axes) == 2
+        for ax in fig.axes:
+            assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+        assert fig._suptitle is not None and f"block {step} of 4" in fig._suptitle.get_text()
+        assert "Figure: block" in describe_figure(fig)
+        bars = fig.axes[0].containers
+        assert sum(len(c) for c in bars) == 32, "every key is a bar, read or not"
+        plt.close(fig)
+    trace = online_softmax_trace(n_keys=32, block=8)
+    jumps = [b for b in range(1, 4) if trace["factor"][b] < 1]
+    fig = draw_online_softmax(block=8, step=jumps[0] + 1, n_keys=32)
+    assert f"{float(trace['factor'][jumps[0]]):.3g}" in fig._suptitle.get_text()   # the factor, in words
+    plt.close(fig)
+    with pytest.raises(ValueError, match="step must be between 1 and 4"):
+        draw_online_softmax(block=8, step=5, n_keys=32)
+    with pytest.raises(ValueError, match="step must be between 1 and 4"):
+        draw_online_softmax(block=8, step=0, n_keys=32)
+    with pytest.raises(ValueError, match="block must be at least 1"):
+        online_softmax_trace(block=0)
+    with pytest.raises(ValueError, match="n_keys must be at least 1"):
+        online_softmax_trace(n_keys=0)
+    with pytest.raises(TypeError, match="block must be an int"):
+        online_softmax_trace(block=2.5)
+
+
+def test_the_online_softmax_explorer_follows_the_block_size_and_is_drawn_ahead():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from utils.static_explorer import LiveOrStatic
+    from utils.widgets import online_softmax_explorer
+
+    shown = online_softmax_explorer(n_keys=8)
+    assert isinstance(shown, LiveOrStatic)
+    block, step, _ = shown.widget.children[0].children
+    assert list(block.options) == [1, 2, 4, 8]
+    assert (block.value, step.value, step.max) == (2, 2, 4)   # the largest block in the book, half-way
+    block.value = 1                          # 4 keys read stay 4 keys read: 4 blocks of 1 out of 8
+    assert (step.value, step.max) == (4, 8)
+    block.value = 8
+    assert (step.value, step.max) == (1, 1)
+    block.value = 4
+    assert (step.value, step.max) == (2, 2)
+    # the book: the block sizes that fit four times (1, 2) × a quarter, half, three quarters and all of the keys
+    static = shown.static
+    assert [label for label, _ in static.controls] == ["keys per block", "keys read"]
+    assert [v for v, _ in static.controls[1][1]] == [2, 4, 6, 8]
+    assert len(static.frames) == 2 * 4 and static.default == (1, 1)
+    alts = [alt for _, alt in static.frames.values()]
+    assert len(set(alts)) == len(alts) and "2 of 4 blocks read (4 of 8 keys)" in static.frames[static.default][1]
+    with pytest.raises(ValueError, match="n_keys must be at least 4"):
+        online_softmax_explorer(n_keys=3)
+    plt.close("all")

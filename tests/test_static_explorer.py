@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from utils.static_explorer import LiveOrStatic, StaticExplorer
-from utils.widgets import attention_explorer, local_window_explorer, positions_explorer
+from utils.widgets import attention_explorer, local_window_explorer, online_softmax_explorer, positions_explorer
 
 
 def tiny() -> StaticExplorer:
@@ -43,8 +43,8 @@ def test_each_other_combination_has_a_rule_that_shows_it():
             assert f":has(#{ex.uid}-0-{i}:checked):has(#{ex.uid}-1-{j}:checked) .course-frame.f-{i}-{j}{{display:block}}" in page
 
 
-@pytest.mark.slow(seconds=17)   # every frame of three chapters' explorers, drawn
-@pytest.mark.parametrize("make", [attention_explorer, positions_explorer, local_window_explorer])
+@pytest.mark.slow(seconds=22)   # every frame of four chapters' explorers, drawn
+@pytest.mark.parametrize("make", [attention_explorer, positions_explorer, local_window_explorer, online_softmax_explorer])
 def test_the_explorers_carry_their_static_version(make):
     shown = make()
     assert isinstance(shown, LiveOrStatic)

@@ -2,7 +2,7 @@
 one piece every explorer shares (controls that redraw a figure) tested on its own.
 
 The explorers themselves are tested with the chapter they serve (test_bahdanau, test_captioning,
-test_luong, test_self_attention_models, test_static_explorer).
+test_luong, test_self_attention_models, test_efficient_attention, test_static_explorer).
 """
 
 import importlib
@@ -21,6 +21,7 @@ CHAPTERS = {
     4: ("decoding", ["draw_decoding_step", "decoding_stepper"]),
     5: ("local_window", ["local_window_weights", "draw_local_window", "local_window_explorer"]),
     6: ("positions", ["draw_positions", "positions_explorer"]),
+    8: ("online_softmax", ["online_softmax_trace", "draw_online_softmax", "online_softmax_explorer"]),
 }
 
 
