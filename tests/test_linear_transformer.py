@@ -4,12 +4,13 @@ loop with masks, and chapter 7's Transformer built with attention="linear" (issu
 import pytest
 import torch
 
-from utils.linear_attention import LinearMultiHeadAttention, elu_feature_map, linear_attention
+from utils.linear_attention import LinearMultiHeadAttention, _from_features, elu_feature_map, linear_attention
 from utils.masks import causal_mask, length_mask
 from utils.transformer import MultiHeadAttention, _merge_heads, _split_heads
 from utils.transformer_decoder import build_transformer_model, cross_attention_maps
 
 TOL = 1e-5
+_FROM_FEATURES = _from_features   # the original, for tests that count its calls
 E, H = 16, 4
 V = 11
 
@@ -219,3 +220,39 @@ def test_cross_attention_maps_of_a_linear_model_are_its_normalised_weights():
     real = length_mask(lengths, 6).view(1, 3, 1, 1, 6).expand_as(maps)
     assert bool((maps[~real] == 0).all())  # padded source tokens get weight 0
     assert torch.allclose(maps.sum(-1), torch.ones(2, 3, 4, 5), atol=TOL, rtol=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# form="quadratic": the same numbers through the readable (T_q, T_k) weights
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("causal", [False, True])
+def test_the_quadratic_form_gives_the_linear_forms_numbers_and_gradients(causal, monkeypatch):
+    import utils.linear_attention as la
+
+    x = torch.randn(3, 9, E, generator=torch.Generator().manual_seed(4))
+    padding = length_mask(torch.tensor([9, 5, 1]), 9)
+    results = {}
+    for form in ("auto", "quadratic"):
+        module = lin(form=form)
+        calls: list[int] = []
+
+        def counted(*args, calls=calls, **kwargs):
+            calls.append(1)
+            return _FROM_FEATURES(*args, **kwargs)
+
+        monkeypatch.setattr(la, "_from_features", counted)
+        xx = x.clone().requires_grad_()
+        out, weights = module(xx, key_padding_mask=padding, need_weights=False, is_causal=causal)
+        out.sum().backward()
+        results[form] = (out.detach(), xx.grad)
+        assert weights is None
+        assert bool(calls) == (form == "auto"), f"form={form!r} took the {'linear' if calls else 'quadratic'} path"
+    assert torch.allclose(results["auto"][0], results["quadratic"][0], atol=TOL)
+    assert torch.allclose(results["auto"][1], results["quadratic"][1], atol=TOL)
+
+
+def test_form_is_checked_and_kept_in_the_module():
+    with pytest.raises(ValueError, match="form"):
+        LinearMultiHeadAttention(E, H, form="fast")
+    module = LinearMultiHeadAttention(E, H, form="quadratic")
+    assert module.form == "quadratic" and LinearMultiHeadAttention(E, H).form == "auto"
