@@ -107,6 +107,19 @@ METRICS: dict[str, dict[str, tuple[str, str, str]]] = {
         "Bahdanau: steps within one of the copied symbol": ("within_one", "min", ">= 0.9"),
         "Transformer: best head on the copied symbol": ("max(on_target.values())", "min", ">= 0.8"),
     },
+    "08": {
+        "GQA g = 4: worst length": ("worst['g = 4']", "min", ">= 0.7"),
+        "GQA g = 1: worst length": ("worst['g = 1']", "min", ">= 0.7"),
+        "GQA g = 4: mean over lengths": ("mean['g = 4']", "min", ">= 0.95"),
+        "GQA g = 1: mean over lengths": ("mean['g = 1']", "min", ">= 0.95"),
+        "sliding window: worst accuracy within reach": ("min(inside.values())", "min", ">= 0.9"),
+        "sliding window: best accuracy beyond reach": ("max(beyond.values())", "max", "<= 0.3"),
+        "linear attention: exact match, length 4": ("em_linear[4]", "min", ">= 0.8"),
+        "linear attention: best from length 24": ("linear_from_24", "max", "<= 0.05"),
+        "linear attention: best from length 16": ("max(em_linear[n] for n in cfg.test_lengths if n >= 16)", "max", "(not asserted)"),
+        "softmax (g = 4) from length 24: worst": ("min(em['g = 4'][n] for n in cfg.test_lengths if n >= 24)", "min", "(not asserted)"),
+        "time exponent": ("time_exponent", "min", "1.5 to 3.0"),
+    },
 }
 
 

@@ -4,9 +4,9 @@ One layer under :func:`utils.efficient_attention.sliding_window_mask` lets posit
 positions ``t − w + 1 … t`` (a window of ``w``), at a cost linear in ``T``. Stack ``L`` such layers
 and information hops a window per layer: output ``t`` depends on inputs back to
 ``t − L·(w − 1)`` (:func:`utils.efficient_attention.stacked_reach` computes the whole pattern
-as a power of the mask). This is how Longformer's and Mistral's windows see far with local
-attention, and chapter 8 measures it: a model asked at every position for the first symbol of
-the stream (:func:`utils.data.first_symbol_streams`) answers perfectly up to the reach, and at
+as a power of the mask). Longformer (Beltagy et al., ``beltagy2020``) counts its field of view the
+same way, and chapter 8 measures it: a model asked at every position for the first symbol of the
+stream (:func:`utils.data.first_symbol_streams`) answers perfectly up to the reach, and at
 chance beyond it.
 
 * :class:`SlidingWindowEncoder`: ``x (B, T)`` -> ``logits (B, T, num_classes)``.

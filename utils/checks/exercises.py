@@ -56,8 +56,6 @@ EXERCISES: dict[str, Exercise] = _table(
     ("decoder_masks", "07", "utils.checks.transformer:check_decoder_masks", 2),
     ("cross_attention", "07", "utils.checks.transformer:check_cross_attention", 3),
     ("attend_with_cache", "07", "utils.checks.transformer:check_attend_with_cache", 3),
-    # chapter 8 is being written: its checkers exist and are tested, its notebook does not yet
-    # (tests/test_exercises.py holds an exercise to its notebook once the chapter's notebook exists)
     ("online_softmax_merge", "08", "utils.checks.efficient_attention:check_online_softmax_merge", 3),
     ("sliding_window_mask", "08", "utils.checks.efficient_attention:check_sliding_window_mask", 2),
     ("linear_attention_step", "08", "utils.checks.efficient_attention:check_linear_attention_step", 3),

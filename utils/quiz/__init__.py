@@ -21,7 +21,7 @@ module                   quiz     chapter
 ``ch5_luong``            ch5      5 — Luong attention, global and local
 ``ch6_self_attention``   ch6      6 — Self-attention with queries, keys and values
 ``ch7_transformer``      ch7      7 — The Transformer
-``ch8_attention_costs``  ch8      8 — What attention costs (being written)
+``ch8_attention_costs``  ch8      8 — What attention costs, and how to pay less
 =======================  =======  =======================================================
 """
 
