@@ -396,20 +396,21 @@ def test_the_online_softmax_explorer_follows_the_block_size_and_is_drawn_ahead()
     assert isinstance(shown, LiveOrStatic)
     block, step, _ = shown.widget.children[0].children
     assert list(block.options) == [1, 2, 4, 8]
-    assert (block.value, step.value, step.max) == (2, 2, 4)   # the largest block in the book, half-way
+    assert (block.value, step.value, step.max) == (1, 4, 8)   # the largest block in the book, half-way
     block.value = 1                          # 4 keys read stay 4 keys read: 4 blocks of 1 out of 8
     assert (step.value, step.max) == (4, 8)
     block.value = 8
     assert (step.value, step.max) == (1, 1)
     block.value = 4
     assert (step.value, step.max) == (2, 2)
-    # the book: the block sizes that fit four times (1, 2) × a quarter, half, three quarters and all of the keys
+    # the book: one key a block (block 4 does not fit four times in 8) × a quarter, half, three quarters, all the keys
     static = shown.static
     assert [label for label, _ in static.controls] == ["keys per block", "keys read"]
     assert [v for v, _ in static.controls[1][1]] == [2, 4, 6, 8]
-    assert len(static.frames) == 2 * 4 and static.default == (1, 1)
+    assert len(static.frames) == 1 * 4 and static.default == (0, 1)
     alts = [alt for _, alt in static.frames.values()]
-    assert len(set(alts)) == len(alts) and "2 of 4 blocks read (4 of 8 keys)" in static.frames[static.default][1]
+    assert len(set(alts)) == len(alts) and "4 of 8 blocks read (4 of 8 keys)" in static.frames[static.default][1]
+    assert len(online_softmax_explorer(n_keys=32).static.frames) == 3 * 4   # blocks of 1, 4 and 8 in the book
     with pytest.raises(ValueError, match="n_keys must be at least 4"):
         online_softmax_explorer(n_keys=3)
     plt.close("all")

@@ -41,7 +41,7 @@ TOPICS = {
     6: "self-attention, multi-head attention, positional encodings, a small Transformer encoder",
     7: "the decoder block, cross-attention, the KV cache; chapter 1's three flaws head to head (GRU, Bahdanau, Transformer)",
 }
-BUDGET_S = {1: 60, 2: 60, 3: 60, 4: 60, 5: 90, 6: 60, 7: 90}
+BUDGET_S = {1: 60, 2: 60, 3: 60, 4: 60, 5: 90, 6: 60, 7: 90, 8: 90}
 BUDGET_MIB = 2048
 TABLE_START, TABLE_END = "<!-- chapter-table:start -->", "<!-- chapter-table:end -->"
 

@@ -173,7 +173,9 @@ def online_softmax_explorer(n_keys: int = 32):
     import ipywidgets as widgets
 
     n_keys = require_int("n_keys", n_keys, minimum=4)
-    in_book = [b for b in (1, 2, 4, 8) if b <= n_keys // 4]  # each fits four times: a quarter of the keys is a whole step
+    # the book: one key a block, and the block sizes from 4 up that fit four times (a quarter of the keys
+    # is then a whole step); 12 frames for 32 keys, each drawn ahead (about 0.35 s a frame)
+    in_book = [b for b in (1, 4, 8) if b <= n_keys // 4] or [1]
     first = in_book[-1]
 
     def n_blocks(block: int) -> int:
