@@ -98,6 +98,19 @@ def make_submission(course: Path, student: str, replace: dict[str, str], chapter
     nbformat.write(nb, str(target))
 
 
+def autograde_one_chapter(course: Path, chapter: str, replace: dict[str, str], timeout: int,
+                          student: str = "mixed") -> Path:
+    """A course of one chapter (so that it can run beside the others), its assignment generated, one
+    submission with every exercise solved except those in ``replace``, and ``nbgrader autograde`` run."""
+    assert prepare(course, timeout=timeout, chapters=[chapter], sandbox=SANDBOX) == [f"ch{chapter}"]
+    nbgrader(course, "generate_assignment", f"ch{chapter}", "--force")
+    make_submission(course, student, replace, chapter)
+    run = subprocess.run([str(BIN / "nbgrader"), "autograde", f"ch{chapter}", "--create", "--force"],
+                         cwd=course, env=ENV, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return course
+
+
 def cell_with(nb, grade_id: str):
     return next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
 

@@ -7,18 +7,13 @@ keeps its points, each wrong one scores 0, and the feedback says what went wrong
 (chapter 8 only) lets it run beside the other grading tests on the other core.
 """
 
-import shutil
-import subprocess
-
 import pytest
 
-from tests.test_grading import BIN, ENV, graded_cell_text, make_submission, nbgrader, scores
-from tools.grade import prepare
+from tests.test_grading import autograde_one_chapter, graded_cell_text, scores
 
 pytestmark = pytest.mark.slow(seconds=150)   # one run of chapter 8 under nbgrader
 
 # Chapter 8 trains six small models; its longest cell (two Transformers) takes 30-40 s on 2 cores.
-SANDBOX = shutil.which("bwrap") is not None
 TIMEOUT = 300
 
 WINDOW_ONE_TOO_WIDE = """
@@ -40,15 +35,9 @@ def linear_attention_step(state_S, state_z, q_t, k_t, v_t):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("course08")
-    assert prepare(course, timeout=TIMEOUT, chapters=["08"], sandbox=SANDBOX) == ["ch08"]
-    nbgrader(course, "generate_assignment", "ch08", "--force")
-    make_submission(course, "mixed", {"ex-sliding-window-mask": WINDOW_ONE_TOO_WIDE,
-                                      "ex-linear-attention-step": READ_BEFORE_UPDATE}, "08")
-    run = subprocess.run([str(BIN / "nbgrader"), "autograde", "ch08", "--create", "--force"],
-                         cwd=course, env=ENV, capture_output=True, text=True, timeout=1800)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return course
+    mistakes = {"ex-sliding-window-mask": WINDOW_ONE_TOO_WIDE,
+                "ex-linear-attention-step": READ_BEFORE_UPDATE}
+    return autograde_one_chapter(tmp_path_factory.mktemp("course08"), "08", mistakes, TIMEOUT)
 
 
 def test_the_right_answer_keeps_its_points_and_each_mistake_scores_zero(graded):

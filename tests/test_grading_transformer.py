@@ -7,19 +7,14 @@ right answer keeps its points, each wrong one scores 0, and the feedback says wh
 Its own course (chapter 7 only) lets it run beside `tests/test_grading.py` on the other core.
 """
 
-import shutil
-import subprocess
-
 import pytest
 
-from tests.test_grading import BIN, ENV, graded_cell_text, make_submission, nbgrader, scores
-from tools.grade import prepare
+from tests.test_grading import autograde_one_chapter, graded_cell_text, scores
 
 pytestmark = pytest.mark.slow(seconds=150)   # one run of chapter 7 under nbgrader
 
 # Chapter 7 trains three models; its longest cell (Bahdanau's decoder) takes 40-50 s on 2 cores,
 # more on a busy one, so the per-cell limit is wider than chapter 2's.
-SANDBOX = shutil.which("bwrap") is not None
 TIMEOUT = 300
 
 QUERIES_FROM_ENCODER = """
@@ -41,15 +36,9 @@ def attend_with_cache(q_t, k_t, v_t, cache_k, cache_v):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("course07")
-    assert prepare(course, timeout=TIMEOUT, chapters=["07"], sandbox=SANDBOX) == ["ch07"]
-    nbgrader(course, "generate_assignment", "ch07", "--force")
-    make_submission(course, "mixed", {"ex-cross-attention": QUERIES_FROM_ENCODER,
-                                      "ex-attend-with-cache": CACHE_ON_THE_WRONG_AXIS}, "07")
-    run = subprocess.run([str(BIN / "nbgrader"), "autograde", "ch07", "--create", "--force"],
-                         cwd=course, env=ENV, capture_output=True, text=True, timeout=1800)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return course
+    mistakes = {"ex-cross-attention": QUERIES_FROM_ENCODER,
+                "ex-attend-with-cache": CACHE_ON_THE_WRONG_AXIS}
+    return autograde_one_chapter(tmp_path_factory.mktemp("course07"), "07", mistakes, TIMEOUT)
 
 
 def test_the_right_answer_keeps_its_points_and_each_mistake_scores_zero(graded):
