@@ -114,7 +114,7 @@ def search(browser, served, term: str) -> list[str]:
     WebDriverWait(browser, 30).until(
         lambda d: d.execute_script(
             "const r = document.querySelector('#search-results');"
-            "return r && (r.querySelectorAll('li').length > 0 || /no documents|did not match/i.test(r.innerText));"))
+            "return r && /search finished|no documents|did not match/i.test(r.innerText);"))   # every result listed
     return browser.execute_script(
         "return Array.from(document.querySelectorAll('#search-results li a')).map(a => a.getAttribute('href'))")
 
