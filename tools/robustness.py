@@ -106,6 +106,10 @@ METRICS: dict[str, dict[str, tuple[str, str, str]]] = {
         "gradient 30-39 back / last 5, Transformer": ("far_to_near(profiles['Transformer'])", "min", ">= 0.5"),
         "Bahdanau: steps within one of the copied symbol": ("within_one", "min", ">= 0.9"),
         "Transformer: best head on the copied symbol": ("max(on_target.values())", "min", ">= 0.8"),
+        "dates, Bahdanau: argmax in the field": ("scores['Bahdanau']['argmax']", "min", ">= 0.9"),
+        "dates, Bahdanau: weight on the field": ("scores['Bahdanau']['all']", "min", ">= 0.75"),
+        "dates, Transformer: weakest head's weight on the field": ("min(head_shares)", "min", ">= 0.4"),
+        "dates: Bahdanau's weight minus the best head's": ("scores['Bahdanau']['all'] - max(head_shares)", "min", "> 0"),
     },
     "08": {
         "GQA g = 4: worst length": ("worst['g = 4']", "min", ">= 0.7"),
