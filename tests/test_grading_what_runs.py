@@ -129,7 +129,7 @@ def test_only_the_graded_cells_and_what_they_use_run():
     assert cells_to_run(cells) == {0, 2, 4, 5, 6}
 
 
-@pytest.mark.slow(seconds=10)   # runs each solution notebook's needed cells: about 50 s for all seven
+@pytest.mark.slow(seconds=10)   # runs each solution notebook's needed cells: about 50 s for all of them (measured with seven chapters)
 @pytest.mark.parametrize("path", solution_paths(), ids=lambda p: p.name[:2])
 def test_the_solutions_pass_every_graded_check_with_only_the_cells_grading_runs(path, monkeypatch):
     """What a grading run executes of the instructors' own solution is enough for full marks: each
