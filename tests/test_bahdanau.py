@@ -324,3 +324,58 @@ def test_draw_decoding_step_frames_the_current_step_and_ranks_candidates():
     text_box.value = "edcba"
     assert slider.max <= 3 and slider.value <= slider.max
     plt.close("all")
+
+
+# ------------------------------------------------------------------ teacher_forced's unchecked steps
+def _checked_everywhere(monkeypatch):
+    """Make every step of teacher_forced take the checked path (AdditiveAttention.forward)."""
+    def checked(self, query, enc_out, blocked, projected_keys):
+        src_mask = None if blocked is None else ~blocked.squeeze(1)
+        return AdditiveAttention.forward(self, query, enc_out, src_mask, projected_keys)
+    monkeypatch.setattr(AdditiveAttention, "_step_unchecked", checked)
+
+
+def _teacher_forced_with_grads(model, src, lengths, tgt_in):
+    logits, weights = model(src, lengths, tgt_in)
+    grads = torch.autograd.grad((logits.square().sum() + weights.square().sum()), list(model.parameters()))
+    return logits, weights, grads
+
+
+@pytest.mark.parametrize("lengths", [(6, 4, 2), (6, 6, 6)])
+def test_teacher_forced_skips_the_checks_after_the_first_step_with_the_same_numbers_bit_for_bit(monkeypatch, lengths):
+    model = small_model(seed=7)
+    src, lengths_t, tgt_in = batch(seed=7, T=6, lengths=lengths)
+    calls = []
+    unchecked = AdditiveAttention._step_unchecked
+    monkeypatch.setattr(AdditiveAttention, "_step_unchecked",
+                        lambda self, *a: calls.append(1) or unchecked(self, *a))
+    fast = _teacher_forced_with_grads(model, src, lengths_t, tgt_in)
+    assert len(calls) == tgt_in.shape[1] - 1  # every step after the first skips the checks
+    _checked_everywhere(monkeypatch)
+    slow = _teacher_forced_with_grads(model, src, lengths_t, tgt_in)
+    assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])
+    assert all(torch.equal(a, b) for a, b in zip(fast[2], slow[2]))
+
+
+def test_teacher_forced_keeps_the_checks_for_nan_at_padding_and_rows_without_a_token(monkeypatch):
+    model = small_model(seed=8)
+    dec = model.decoder
+    src, lengths, tgt_in = batch(seed=8)
+    enc_out, src_mask, state = model.encode(src, lengths)
+    monkeypatch.setattr(AdditiveAttention, "_step_unchecked", lambda *a: pytest.fail("the unchecked step ran"))
+    nan_at_padding = enc_out.masked_fill(~src_mask.unsqueeze(-1), float("nan"))
+    logits, weights = dec.teacher_forced(tgt_in, dec.init_state(enc_out, None, src_mask), nan_at_padding, src_mask)
+    assert torch.isfinite(logits).all() and torch.all(weights[~src_mask.unsqueeze(1).expand_as(weights)] == 0)
+    no_token = src_mask.clone()
+    no_token[1] = False
+    logits, weights = dec.teacher_forced(tgt_in, state, enc_out, no_token)
+    assert torch.isfinite(logits).all() and torch.all(weights[1] == 0)
+
+
+def test_teacher_forced_raises_on_nan_scores_in_the_unchecked_steps():
+    model = small_model(seed=9)
+    src, lengths, tgt_in = batch(seed=9)
+    with torch.no_grad():
+        model.decoder.cell.weight_hh.fill_(float("nan"))  # s_1 onwards is NaN: scores from step 2 on
+    with pytest.raises(ValueError, match="NaN or \\+inf"):
+        model(src, lengths, tgt_in)

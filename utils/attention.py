@@ -196,6 +196,10 @@ class AdditiveScore(nn.Module):
             require_broadcast_batch("query", query, "projected_key", projected_key)
         require_features("query", query, self.query_size)
         require_layer_dtype("query", query, self)
+        return self._units(query, projected_key)
+
+    def _units(self, query: torch.Tensor, projected_key: torch.Tensor) -> torch.Tensor:
+        """:meth:`units` without the checks, for callers that have made them once already."""
         q = self.W_q(query).unsqueeze(-2)  # (..., T_q, d_a) -> (..., T_q, 1, d_a)
         k = projected_key.unsqueeze(-3)  # (..., T_k, d_a) -> (..., 1, T_k, d_a)
         return torch.tanh(q + k)  # broadcast -> (..., T_q, T_k, d_a)
