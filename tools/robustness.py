@@ -99,8 +99,8 @@ METRICS: dict[str, dict[str, tuple[str, str, str]]] = {
     },
     "07": {
         "reversal, plain: best from length 20": ("max(em['plain GRU'][n] for n in cfg.test_lengths if n >= 20)", "max", "<= 0.05"),
-        "reversal, Bahdanau: worst length": ("worst['Bahdanau']", "min", ">= 0.80"),
-        "reversal, Bahdanau: mean over lengths": ("mean['Bahdanau']", "min", ">= 0.94"),
+        "reversal, Bahdanau: worst length": ("worst['Bahdanau']", "min", ">= 0.60"),
+        "reversal, Bahdanau: mean over lengths": ("mean['Bahdanau']", "min", ">= 0.88"),
         "reversal, Transformer: worst length": ("worst['Transformer']", "min", ">= 0.85"),
         "reversal, Transformer: mean over lengths": ("mean['Transformer']", "min", ">= 0.97"),
         "gradient 30-39 back / last 5, Transformer": ("far_to_near(profiles['Transformer'])", "min", ">= 0.5"),
